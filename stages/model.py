@@ -1,0 +1,93 @@
+"""LeNet-5 as in the recipe, TensorFlow set-up, and byte-reproducible model files."""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from stages.atomic import write_bytes
+from stages.errors import PipelineError
+
+LENET5_PARAMETERS = 61_706
+INPUT_SHAPE = (32, 32, 1)
+FIXED_ZIP_TIME = (1980, 1, 1, 0, 0, 0)  # the earliest time a zip entry can carry
+
+
+def build_lenet5() -> keras.Model:
+    """Conv 6@5x5 -> pool -> conv 16@5x5 -> pool -> dense 120 -> 84 -> 10 softmax."""
+    layers = keras.layers
+    model = keras.Sequential(
+        [
+            keras.Input(INPUT_SHAPE),
+            layers.Conv2D(6, 5, padding="valid", activation="relu"),
+            layers.MaxPooling2D(2, strides=2),
+            layers.Conv2D(16, 5, padding="valid", activation="relu"),
+            layers.MaxPooling2D(2, strides=2),
+            layers.Flatten(),
+            layers.Dense(120, activation="relu"),
+            layers.Dense(84, activation="relu"),
+            layers.Dense(10, activation="softmax"),
+        ],
+        name="lenet5",
+    )
+    count = sum(int(tf.size(w)) for w in model.trainable_weights)
+    if count != LENET5_PARAMETERS:  # guards against an accidental change to the architecture
+        raise PipelineError(f"LeNet-5 has {count} trainable parameters, expected {LENET5_PARAMETERS}")
+    return model
+
+
+def configure_tensorflow(seed: int, threads: int) -> None:
+    """Seed Python, NumPy and TensorFlow; deterministic ops; `threads` 0 means all cores."""
+    keras.utils.set_random_seed(seed)
+    tf.config.experimental.enable_op_determinism()
+    if threads:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+
+
+def save_model(model: keras.Model, path: Path) -> None:
+    """Save a .keras archive atomically, with its save date and zip times fixed.
+
+    Keras stamps the save time into metadata.json and into every zip entry, which would make
+    each rerun a new file to DVC; with those fixed, equal weights give equal bytes.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    scratch = path.with_name(f".{path.name}.scratch.keras")
+    try:
+        model.save(scratch)
+        source = zipfile.ZipFile(scratch)
+        buffer = io.BytesIO()
+        with source, zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as target:
+            for name in sorted(source.namelist()):
+                data = source.read(name)
+                if name == "metadata.json":
+                    metadata = json.loads(data)
+                    metadata["date_saved"] = "reproducible"
+                    data = json.dumps(metadata, sort_keys=True).encode()
+                target.writestr(zipfile.ZipInfo(name, FIXED_ZIP_TIME), data, zipfile.ZIP_DEFLATED)
+    finally:
+        scratch.unlink(missing_ok=True)
+    write_bytes(path, buffer.getvalue())
+
+
+def load_model(path: Path) -> keras.Model:
+    if not path.is_file():
+        raise PipelineError(f"{path}: missing; the train stage writes it")
+    try:
+        return keras.models.load_model(path)
+    except (OSError, ValueError, zipfile.BadZipFile) as error:
+        raise PipelineError(f"{path}: not a loadable Keras model ({error})") from None
+
+
+def predict_probabilities(model: keras.Model, images: np.ndarray, batch_size: int = 2000) -> np.ndarray:
+    """Softmax outputs for `images`, in batches so memory stays flat."""
+    chunks = [
+        model(images[i : i + batch_size], training=False).numpy() for i in range(0, len(images), batch_size)
+    ]
+    return np.concatenate(chunks) if chunks else np.zeros((0, 10), np.float32)
