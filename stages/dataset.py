@@ -41,7 +41,5 @@ def load_split(folder: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
             raise PipelineError(f"{path}: missing; run `dvc repro` to prepare the data")
     images, labels = (np.load(path, allow_pickle=False) for path in paths)
     if images.ndim != 4 or images.shape[1:] != (32, 32, 1) or len(images) != len(labels):
-        raise PipelineError(
-            f"{paths[0]}: shape {images.shape} does not fit {len(labels)} labels of 32x32x1 images"
-        )
+        raise PipelineError(f"{paths[0]}: shape {images.shape} does not fit {len(labels)} labels of 32x32x1 images")
     return images, labels

@@ -6,6 +6,7 @@ import io
 import json
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import keras
 import numpy as np
@@ -22,17 +23,18 @@ FIXED_ZIP_TIME = (1980, 1, 1, 0, 0, 0)  # the earliest time a zip entry can carr
 def build_lenet5() -> keras.Model:
     """Conv 6@5x5 -> pool -> conv 16@5x5 -> pool -> dense 120 -> 84 -> 10 softmax."""
     layers = keras.layers
+    # Explicit names: Keras would number them per process (conv2d_2, ...), changing saved files.
     model = keras.Sequential(
         [
-            keras.Input(INPUT_SHAPE),
-            layers.Conv2D(6, 5, padding="valid", activation="relu"),
-            layers.MaxPooling2D(2, strides=2),
-            layers.Conv2D(16, 5, padding="valid", activation="relu"),
-            layers.MaxPooling2D(2, strides=2),
-            layers.Flatten(),
-            layers.Dense(120, activation="relu"),
-            layers.Dense(84, activation="relu"),
-            layers.Dense(10, activation="softmax"),
+            keras.Input(INPUT_SHAPE, name="image"),
+            layers.Conv2D(6, 5, padding="valid", activation="relu", name="conv1"),
+            layers.MaxPooling2D(2, strides=2, name="pool1"),
+            layers.Conv2D(16, 5, padding="valid", activation="relu", name="conv2"),
+            layers.MaxPooling2D(2, strides=2, name="pool2"),
+            layers.Flatten(name="flatten"),
+            layers.Dense(120, activation="relu", name="fc1"),
+            layers.Dense(84, activation="relu", name="fc2"),
+            layers.Dense(10, activation="softmax", name="digit"),
         ],
         name="lenet5",
     )
@@ -51,11 +53,25 @@ def configure_tensorflow(seed: int, threads: int) -> None:
         tf.config.threading.set_inter_op_parallelism_threads(1)
 
 
-def save_model(model: keras.Model, path: Path) -> None:
-    """Save a .keras archive atomically, with its save date and zip times fixed.
+def renumber_shared_objects(node: Any, numbers: dict[int, int]) -> Any:
+    """Replace each `shared_object_id` (a Python id(), new every run) by its order of appearance."""
+    if isinstance(node, dict):
+        return {
+            key: numbers.setdefault(value, len(numbers) + 1)
+            if key == "shared_object_id"
+            else renumber_shared_objects(value, numbers)
+            for key, value in node.items()
+        }
+    if isinstance(node, list):
+        return [renumber_shared_objects(value, numbers) for value in node]
+    return node
 
-    Keras stamps the save time into metadata.json and into every zip entry, which would make
-    each rerun a new file to DVC; with those fixed, equal weights give equal bytes.
+
+def save_model(model: keras.Model, path: Path) -> None:
+    """Save a .keras archive atomically, with everything that changes run to run made fixed.
+
+    Keras stamps the save time into metadata.json and every zip entry, and memory addresses into
+    config.json; with those fixed, equal weights give equal bytes, so DVC sees no change.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     scratch = path.with_name(f".{path.name}.scratch.keras")
@@ -70,6 +86,8 @@ def save_model(model: keras.Model, path: Path) -> None:
                     metadata = json.loads(data)
                     metadata["date_saved"] = "reproducible"
                     data = json.dumps(metadata, sort_keys=True).encode()
+                elif name == "config.json":
+                    data = json.dumps(renumber_shared_objects(json.loads(data), {})).encode()
                 target.writestr(zipfile.ZipInfo(name, FIXED_ZIP_TIME), data, zipfile.ZIP_DEFLATED)
     finally:
         scratch.unlink(missing_ok=True)
@@ -87,7 +105,5 @@ def load_model(path: Path) -> keras.Model:
 
 def predict_probabilities(model: keras.Model, images: np.ndarray, batch_size: int = 2000) -> np.ndarray:
     """Softmax outputs for `images`, in batches so memory stays flat."""
-    chunks = [
-        model(images[i : i + batch_size], training=False).numpy() for i in range(0, len(images), batch_size)
-    ]
+    chunks = [model(images[i : i + batch_size], training=False).numpy() for i in range(0, len(images), batch_size)]
     return np.concatenate(chunks) if chunks else np.zeros((0, 10), np.float32)

@@ -38,13 +38,9 @@ def number(low: float, high: float, low_open: bool = False, high_open: bool = Fa
     def check(key: str, value: Any) -> float:
         ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
         if ok:
-            ok = (low < value if low_open else low <= value) and (
-                value < high if high_open else value <= high
-            )
+            ok = (low < value if low_open else low <= value) and (value < high if high_open else value <= high)
         if not ok:
-            raise PipelineError(
-                f"{key}: {value!r} is not allowed; expected a number in {left}{low}, {high}{right}"
-            )
+            raise PipelineError(f"{key}: {value!r} is not allowed; expected a number in {left}{low}, {high}{right}")
         return float(value)
 
     return check
@@ -60,12 +56,8 @@ def choice(*allowed: str) -> Check:
 
 
 def url_list(key: str, value: Any) -> list[str]:
-    if not isinstance(value, list) or not all(
-        isinstance(v, str) and re.match(r"^(https?|file)://", v) for v in value
-    ):
-        raise PipelineError(
-            f"{key}: {value!r} is not allowed; expected a list of http(s):// or file:// base URLs"
-        )
+    if not isinstance(value, list) or not all(isinstance(v, str) and re.match(r"^(https?|file)://", v) for v in value):
+        raise PipelineError(f"{key}: {value!r} is not allowed; expected a list of http(s):// or file:// base URLs")
     return value
 
 

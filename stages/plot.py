@@ -96,9 +96,7 @@ def main() -> None:
     images, _ = load_split(args.data, "test")
     wrong = json.loads(args.misclassified.read_text())["indices"][: params["misclassified_max"]]
 
-    save_figure(
-        curve(history, {"loss": "train", "val_loss": "validation"}, "loss"), args.out / "loss.png", dpi
-    )
+    save_figure(curve(history, {"loss": "train", "val_loss": "validation"}, "loss"), args.out / "loss.png", dpi)
     accuracy_columns = {"accuracy": "train", "val_accuracy": "validation"}
     save_figure(curve(history, accuracy_columns, "accuracy"), args.out / "accuracy.png", dpi)
     titles = [f"Actual: {actual[i]} Pred: {predicted[i]}" for i in range(6)]

@@ -53,9 +53,7 @@ def main() -> None:
     train_images, train_labels = load_split(args.data, "train")
     val_images, val_labels = load_split(args.data, "val")
     if params["batch_size"] > len(train_labels):
-        raise PipelineError(
-            f"train.batch_size: {params['batch_size']} exceeds the {len(train_labels)} training images"
-        )
+        raise PipelineError(f"train.batch_size: {params['batch_size']} exceeds the {len(train_labels)} training images")
     configure_tensorflow(params["seed"], params["threads"])
     model = build_lenet5()
     optimizer = make_optimizer(params, math.ceil(len(train_labels) / params["batch_size"]))
@@ -71,9 +69,7 @@ def main() -> None:
     try:
         for epoch in range(state["epoch"], params["epochs"]):
             started = time.perf_counter()
-            loss, accuracy = run_epoch(
-                images, labels, epoch_order(len(train_labels), params["seed"], epoch), epoch
-            )
+            loss, accuracy = run_epoch(images, labels, epoch_order(len(train_labels), params["seed"], epoch), epoch)
             seconds = time.perf_counter() - started
             val_loss, val_accuracy = score(predict_probabilities(model, val_images), val_labels)
             row = {

@@ -88,9 +88,7 @@ def make_epoch_runner(
     loss_fn = keras.losses.SparseCategoricalCrossentropy(reduction="sum")
 
     @tf.function(jit_compile=False)
-    def run(
-        images: tf.Tensor, labels: tf.Tensor, order: tf.Tensor, epoch: tf.Tensor
-    ) -> tuple[tf.Tensor, tf.Tensor]:
+    def run(images: tf.Tensor, labels: tf.Tensor, order: tf.Tensor, epoch: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         count = tf.shape(order)[0]
         loss_sum, correct = tf.constant(0.0), tf.constant(0, tf.int32)
         for step in tf.range((count + batch_size - 1) // batch_size):

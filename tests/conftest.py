@@ -1,0 +1,117 @@
+"""Fixtures: a generated MNIST mirror, and throw-away git + DVC copies of this project."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.mnist_fixture import write_mirror
+
+ROOT = Path(__file__).resolve().parent.parent
+# What a user's clone holds that the pipeline needs; its outputs (dvc.lock, metrics/, plots/) are
+# left out so each copy starts from nothing.
+PROJECT_FILES = [
+    "stages",
+    "params.yaml",
+    "dvc.yaml",
+    ".dvc/config",
+    ".dvc/.gitignore",
+    ".dvcignore",
+    ".gitignore",
+]
+
+
+@pytest.fixture(scope="session")
+def mirror(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
+    """A folder with the four gzip IDX files of a small data set, and their SHA-256."""
+    folder = tmp_path_factory.mktemp("mirror")
+    return folder, write_mirror(folder)
+
+
+def small_params(sha256: dict[str, str]) -> dict[str, Any]:
+    """The project's params.yaml, shrunk for a few hundred images and one epoch."""
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params["fetch"].update(mirrors=[], sha256=sha256)
+    params["train"].update(epochs=1, batch_size=16, lr_schedule="constant", learning_rate=0.002, warmup_epochs=0)
+    params["evaluate"]["batch_size"] = 50
+    params["plot"].update(dpi=50, misclassified_max=10)
+    return params
+
+
+def write_params(project: Path, params: dict[str, Any]) -> None:
+    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+def run_env(mirror_folder: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    # The stages run `python -m stages.X`: the interpreter running the tests must be first on PATH.
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    env["MNIST_MIRROR"] = str(mirror_folder)
+    env.update(GIT_AUTHOR_NAME="test", GIT_AUTHOR_EMAIL="test@localhost")
+    env.update(GIT_COMMITTER_NAME="test", GIT_COMMITTER_EMAIL="test@localhost")
+    env.pop("PYTHONPATH", None)
+    return env
+
+
+class Project:
+    """A git + DVC copy of the project in a temporary folder, driven through the real CLIs."""
+
+    def __init__(self, path: Path, env: dict[str, str]) -> None:
+        self.path, self.env = path, env
+
+    def run(self, *command: str, check: bool = True, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run(command, cwd=self.path, env=self.env, capture_output=True, text=True, timeout=timeout)
+        if check and result.returncode != 0:
+            raise AssertionError(f"{' '.join(command)} exited {result.returncode}:\n{result.stdout}\n{result.stderr}")
+        return result
+
+    def dvc(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return self.run(sys.executable, "-m", "dvc", *args, check=check)
+
+    def git(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return self.run("git", *args)
+
+    def params(self) -> dict[str, Any]:
+        return yaml.safe_load((self.path / "params.yaml").read_text())
+
+    def set_params(self, section: str, **values: Any) -> None:
+        params = self.params()
+        params[section].update(values)
+        write_params(self.path, params)
+
+    def commit(self, message: str) -> None:
+        self.git("add", "-A")
+        self.git("commit", "-q", "-m", message)
+
+
+def new_project(tmp_path_factory: pytest.TempPathFactory, mirror: tuple[Path, dict[str, str]]) -> Project:
+    """A fresh committed copy of the project, set up for the small data set."""
+    path = tmp_path_factory.mktemp("project")
+    for name in PROJECT_FILES:
+        source, target = ROOT / name, path / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if source.is_dir():
+            shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(source, target)
+    write_params(path, small_params(mirror[1]))
+    project = Project(path, run_env(mirror[0]))
+    project.git("init", "-q", "-b", "main")
+    project.commit("project copy")
+    return project
+
+
+@pytest.fixture(scope="module")
+def trained_project(tmp_path_factory: pytest.TempPathFactory, mirror: tuple[Path, dict[str, str]]) -> Project:
+    """A project copy on which `dvc repro` has run once, its results committed; one per test module."""
+    project = new_project(tmp_path_factory, mirror)
+    project.dvc("repro")
+    project.commit("first run")
+    return project

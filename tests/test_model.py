@@ -1,0 +1,47 @@
+"""LeNet-5's layers and parameter count, and model files that are byte-reproducible."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from stages.errors import PipelineError
+from stages.model import LENET5_PARAMETERS, build_lenet5, load_model, save_model
+
+
+def test_lenet5_layers_and_parameters() -> None:
+    model = build_lenet5()
+    shapes = [tuple(layer.output.shape[1:]) for layer in model.layers]
+    assert shapes == [(28, 28, 6), (14, 14, 6), (10, 10, 16), (5, 5, 16), (400,), (120,), (84,), (10,)]
+    kinds = [type(layer).__name__ for layer in model.layers]
+    assert kinds == ["Conv2D", "MaxPooling2D", "Conv2D", "MaxPooling2D", "Flatten", "Dense", "Dense", "Dense"]
+    activations = [layer.activation.__name__ for layer in model.layers if hasattr(layer, "activation")]
+    assert activations == ["relu", "relu", "relu", "relu", "softmax"]
+    assert model.count_params() == LENET5_PARAMETERS == 61_706
+    output = model(np.zeros((2, 32, 32, 1), np.float32)).numpy()
+    assert output.shape == (2, 10) and np.allclose(output.sum(axis=1), 1.0)
+
+
+def test_saved_model_is_byte_identical_and_loads(tmp_path: Path) -> None:
+    model = build_lenet5()
+    save_model(model, tmp_path / "a.keras")
+    time.sleep(1.1)  # Keras stamps the save time into the archive
+    twin = build_lenet5()  # and memory addresses of its objects into config.json
+    twin.set_weights(model.get_weights())
+    save_model(twin, tmp_path / "b.keras")
+    assert (tmp_path / "a.keras").read_bytes() == (tmp_path / "b.keras").read_bytes()
+    loaded = load_model(tmp_path / "a.keras")
+    for saved, original in zip(loaded.get_weights(), model.get_weights(), strict=True):
+        np.testing.assert_array_equal(saved, original)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.keras", "b.keras"]
+
+
+def test_load_model_errors(tmp_path: Path) -> None:
+    with pytest.raises(PipelineError, match="missing.keras: missing"):
+        load_model(tmp_path / "missing.keras")
+    (tmp_path / "junk.keras").write_bytes(b"not a zip")
+    with pytest.raises(PipelineError, match="junk.keras: not a loadable Keras model"):
+        load_model(tmp_path / "junk.keras")

@@ -1,0 +1,85 @@
+"""End to end: the real `dvc` CLI runs the whole pipeline in a temporary git copy of the project."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+from tests.conftest import Project
+
+STAGES = ("check_params", "fetch", "prepare", "train", "evaluate", "plot")
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def stages_run(output: str) -> set[str]:
+    return {stage for stage in STAGES if f"Running stage '{stage}'" in output}
+
+
+def test_repro_writes_model_metrics_and_plots(trained_project: Project) -> None:
+    path = trained_project.path
+    train = json.loads((path / "metrics/train.json").read_text())
+    assert train["parameters"] == 61_706
+    assert train["epochs"] == 1
+    assert train["train_images"] == 900 and train["val_images"] == 100
+    assert 0.0 < train["loss"] < 2.5
+
+    evaluation = json.loads((path / "metrics/eval.json").read_text())
+    assert evaluation["test_images"] == 100
+    assert evaluation["accuracy"] > 0.3  # chance is 0.1; one epoch on rendered digits does far better
+    assert evaluation["errors"] == round((1 - evaluation["accuracy"]) * 100)
+    assert set(evaluation["per_class"]) == {str(d) for d in range(10)}
+    assert 0.0 <= evaluation["macro_f1"] <= 1.0
+
+    with open(path / "metrics/predictions.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 100 and set(rows[0]) == {"actual", "predicted"}
+    wrong = json.loads((path / "metrics/misclassified.json").read_text())
+    assert wrong["indices"] == [i for i, row in enumerate(rows) if row["actual"] != row["predicted"]]
+
+    history = (path / "metrics/train_history.csv").read_text().splitlines()
+    assert history[0] == "epoch,loss,accuracy,val_loss,val_accuracy,learning_rate" and len(history) == 2
+    timing = json.loads((path / "metrics/train_timing.json").read_text())
+    assert timing["train_seconds"] > 0 and timing["samples_per_second"] > 0
+    for name in ("loss", "accuracy", "test_digits", "confusion_matrix", "misclassified"):
+        assert (path / f"plots/{name}.png").read_bytes().startswith(PNG_SIGNATURE), name
+    assert (path / "models/lenet5.keras").stat().st_size > 200_000
+    assert not (path / "data/checkpoints/train.npz").exists()  # removed once training finished
+
+
+def test_dvc_metrics_show_reads_the_metrics(trained_project: Project) -> None:
+    shown = json.loads(trained_project.dvc("metrics", "show", "--json").stdout)
+    metrics = shown[""]["data"]
+    evaluation = json.loads((trained_project.path / "metrics/eval.json").read_text())
+    assert metrics["metrics/eval.json"]["data"]["accuracy"] == evaluation["accuracy"]
+    assert metrics["metrics/train.json"]["data"]["parameters"] == 61_706
+    assert metrics["metrics/train_timing.json"]["data"]["train_seconds"] > 0
+
+
+def test_second_repro_runs_nothing(trained_project: Project) -> None:
+    result = trained_project.dvc("repro")
+    assert stages_run(result.stdout) == set()
+    assert "Data and pipelines are up to date" in trained_project.dvc("status").stdout
+
+
+def test_forced_rerun_changes_no_output_byte(trained_project: Project) -> None:
+    path = trained_project.path
+    lock_before = (path / "dvc.lock").read_bytes()
+    model_before = (path / "models/lenet5.keras").read_bytes()
+    result = trained_project.dvc("repro", "--force")
+    assert stages_run(result.stdout) == set(STAGES)
+    assert (path / "dvc.lock").read_bytes() == lock_before
+    assert (path / "models/lenet5.keras").read_bytes() == model_before
+    # Only the timings, kept outside DVC's outputs for this reason, may differ.
+    changed = trained_project.git("status", "--porcelain").stdout.split("\n")
+    assert [line for line in changed if line] in ([], [" M metrics/train_timing.json"])
+
+
+def test_changing_epochs_reruns_only_training_and_after(trained_project: Project) -> None:
+    trained_project.set_params("train", epochs=2)
+    result = trained_project.dvc("repro")
+    assert stages_run(result.stdout) == {"check_params", "train", "evaluate", "plot"}
+    assert "Stage 'fetch' didn't change, skipping" in result.stdout
+    assert "Stage 'prepare' didn't change, skipping" in result.stdout
+    assert json.loads((trained_project.path / "metrics/train.json").read_text())["epochs"] == 2
+    diff = json.loads(trained_project.dvc("params", "diff", "--json").stdout)
+    assert {key: diff["params.yaml"]["train.epochs"][key] for key in ("old", "new")} == {"old": 1, "new": 2}

@@ -1,0 +1,109 @@
+"""Through the real `dvc repro`: bad params leave every output untouched, killed training resumes."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import signal
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+
+from tests.conftest import Project
+
+OUTPUT_FOLDERS = ("data", "models", "metrics", "plots")
+RESULT_FILES = ("metrics/train.json", "metrics/train_history.csv", "models/lenet5.keras")
+
+
+def output_hashes(project: Project) -> dict[str, str]:
+    """SHA-256 of every file the pipeline wrote, and of dvc.lock."""
+    files = [project.path / "dvc.lock"]
+    files += [p for folder in OUTPUT_FOLDERS for p in (project.path / folder).rglob("*") if p.is_file()]
+    return {str(p.relative_to(project.path)): hashlib.sha256(p.read_bytes()).hexdigest() for p in files}
+
+
+@pytest.mark.parametrize(
+    ("section", "key", "value", "message"),
+    [
+        ("train", "epochs", 0, "train.epochs: 0 is not allowed; expected an integer from 1 to 1000"),
+        ("train", "epochs", -2, "train.epochs: -2 is not allowed"),
+        ("train", "batch_size", 0, "train.batch_size: 0 is not allowed"),
+        ("train", "batch_size", 60000, "train.batch_size: 60000 is not allowed; expected at most the 54000"),
+        ("prepare", "validation_size", 1.5, "prepare.validation_size: 1.5 is not allowed; expected a number in (0, 1)"),
+        ("train", "optimizer", "adagrad", "train.optimizer: 'adagrad' is not allowed; expected one of adam, adamw"),
+        ("train", "epoch", 3, "train.epoch: unknown key; did you mean train.epochs?"),
+    ],
+)
+def test_bad_params_stop_repro_before_any_output_is_touched(
+    trained_project: Project, section: str, key: str, value: Any, message: str
+) -> None:
+    before = output_hashes(trained_project)
+    trained_project.set_params(section, **{key: value})
+    result = trained_project.dvc("repro", check=False)
+    trained_project.git("checkout", "--", "params.yaml")
+    assert result.returncode != 0
+    assert f"check_params: error: {message}" in result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("check_params:")]
+    assert len(errors) == 1
+    assert output_hashes(trained_project) == before
+
+
+def start_repro(project: Project) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "dvc", "repro"],
+        cwd=project.path,
+        env=project.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,  # its own process group, so a signal reaches dvc and the stage alike
+    )
+
+
+def wait_for_line(process: subprocess.Popen[str], pattern: str) -> list[str]:
+    assert process.stdout is not None
+    lines = []
+    for line in process.stdout:
+        lines.append(line)
+        if re.search(pattern, line):
+            return lines
+    raise AssertionError(f"never printed {pattern!r}:\n{''.join(lines)}")
+
+
+def test_killed_training_resumes_and_matches_an_uninterrupted_run(trained_project: Project) -> None:
+    project = trained_project
+    project.set_params("train", epochs=6, lr_schedule="warmup_cosine", warmup_epochs=1)
+    process = start_repro(project)
+    wait_for_line(process, r"train: epoch 2/6")
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    checkpoint = project.path / "data/checkpoints/train.npz"
+    assert checkpoint.exists()
+
+    resumed = project.dvc("repro")
+    done = re.search(r"resuming from the checkpoint after epoch (\d)", resumed.stdout)
+    assert done and 2 <= int(done.group(1)) < 6, resumed.stdout
+    assert f"epoch {int(done.group(1))}/6" not in resumed.stdout  # finished epochs are not redone
+    assert not checkpoint.exists()
+    resumed_outputs = {name: (project.path / name).read_bytes() for name in RESULT_FILES}
+
+    project.dvc("repro", "--force", "--single-item", "train")
+    for name in RESULT_FILES:
+        assert (project.path / name).read_bytes() == resumed_outputs[name], name
+
+
+def test_ctrl_c_stops_training_cleanly(trained_project: Project) -> None:
+    trained_project.set_params("train", epochs=50)
+    process = start_repro(trained_project)
+    lines = wait_for_line(process, r"train: epoch 1/50")
+    os.killpg(process.pid, signal.SIGINT)
+    output, _ = process.communicate(timeout=120)
+    lines.append(output)
+    text = "".join(lines)
+    assert process.returncode != 0
+    assert re.search(r"train: interrupted after \d+ of 50 epochs; run `dvc repro` to resume from there", text), text
+    assert "Traceback" not in text
+    assert (trained_project.path / "data/checkpoints/train.npz").exists()  # the finished epochs are kept
