@@ -8,11 +8,13 @@ import re
 import signal
 import subprocess
 import sys
+import time
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.conftest import Project
+from tests.conftest import Project, new_project
 
 OUTPUT_FOLDERS = ("data", "models", "metrics", "plots")
 RESULT_FILES = ("metrics/train.json", "metrics/train_history.csv", "models/lenet5.keras")
@@ -107,3 +109,38 @@ def test_ctrl_c_stops_training_cleanly(trained_project: Project) -> None:
     assert re.search(r"train: interrupted after \d+ of 50 epochs; run `dvc repro` to resume from there", text), text
     assert "Traceback" not in text
     assert (trained_project.path / "data/checkpoints/train.npz").exists()  # the finished epochs are kept
+
+
+def wait_for_queue(project: Project, timeout: float = 600) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status = project.dvc("queue", "status").stdout
+        if not re.search(r"\b(Queued|Running)\b", status):
+            return status
+        time.sleep(2)
+    raise AssertionError(f"queue still busy after {timeout} s:\n{status}")
+
+
+def test_two_queued_experiments_run_in_parallel_without_interfering(
+    tmp_path_factory: pytest.TempPathFactory, mirror: tuple[Path, dict[str, str]]
+) -> None:
+    project = new_project(tmp_path_factory, mirror)
+    project.dvc("repro")
+    project.commit("first run")
+    for seed in (1, 2):
+        project.dvc("exp", "run", "--queue", "-n", f"seed{seed}", "-S", f"train.seed={seed}")
+    project.dvc("queue", "start", "-j", "2")
+    status = wait_for_queue(project)
+    assert status.count("Success") == 2, status
+
+    results = {}
+    for seed in (1, 2):
+        project.dvc("exp", "apply", f"seed{seed}")
+        assert project.params()["train"]["seed"] == seed
+        assert "Data and pipelines are up to date" in project.dvc("status").stdout
+        queued = {name: (project.path / name).read_bytes() for name in RESULT_FILES}
+        project.dvc("repro", "--force")  # the same params, run alone in the workspace
+        for name in RESULT_FILES:
+            assert (project.path / name).read_bytes() == queued[name], f"seed {seed}: {name}"
+        results[seed] = queued
+    assert results[1]["models/lenet5.keras"] != results[2]["models/lenet5.keras"]
