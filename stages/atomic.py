@@ -16,7 +16,6 @@ from typing import Any
 
 import numpy as np
 
-
 # mkstemp makes its file private (0600); the finished output gets the mode a plain open() would.
 _UMASK = os.umask(0)
 os.umask(_UMASK)
