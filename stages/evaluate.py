@@ -1,7 +1,9 @@
 """Stage evaluate: score the saved model on the 10,000 test images.
 
-Writes metrics/eval.json (loss, accuracy, per-class precision / recall / F1 and their macro
-averages), metrics/predictions.csv (one `actual,predicted` row per test image, for DVC's
+Writes metrics/eval.json (loss, accuracy, errors, macro-averaged precision / recall / F1: the
+columns `dvc exp show` and `dvc metrics diff` compare), metrics/per_class.json (precision,
+recall and F1 of each digit, kept apart so those 30 numbers do not crowd every table),
+metrics/predictions.csv (one `actual,predicted` row per test image, for DVC's
 confusion template) and metrics/misclassified.json (the indices of the test images it got wrong).
 """
 
@@ -46,6 +48,7 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=Path("data/prepared"))
     parser.add_argument("--model", type=Path, default=Path("models/lenet5.keras"))
     parser.add_argument("--metrics", type=Path, default=Path("metrics/eval.json"))
+    parser.add_argument("--per-class", type=Path, default=Path("metrics/per_class.json"))
     parser.add_argument("--predictions", type=Path, default=Path("metrics/predictions.csv"))
     parser.add_argument("--misclassified", type=Path, default=Path("metrics/misclassified.json"))
     args = parser.parse_args()
@@ -75,9 +78,9 @@ def main() -> None:
                 f"macro_{name}": round(float(np.mean([c[name] for c in classes.values()])), 6)
                 for name in ("precision", "recall", "f1")
             },
-            "per_class": classes,
         },
     )
+    write_json(args.per_class, classes)
     print(f"evaluate: test accuracy {accuracy:.4f}, loss {loss:.4f}, {len(wrong)} of {len(labels)} wrong")
 
 

@@ -27,12 +27,18 @@ def test_repro_writes_model_metrics_and_plots(trained_project: Project) -> None:
     assert evaluation["test_images"] == 100
     assert evaluation["accuracy"] > 0.3  # chance is 0.1; one epoch on rendered digits does far better
     assert evaluation["errors"] == round((1 - evaluation["accuracy"]) * 100)
-    assert set(evaluation["per_class"]) == {str(d) for d in range(10)}
+    per_class = json.loads((trained_project.path / "metrics/per_class.json").read_text())
+    assert set(per_class) == {str(d) for d in range(10)}
+    assert set(per_class["7"]) == {"precision", "recall", "f1"}
+    assert "per_class" not in evaluation  # kept out of `dvc exp show` / `dvc metrics diff` tables
     assert 0.0 <= evaluation["macro_f1"] <= 1.0
 
     with open(path / "metrics/predictions.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
     assert len(rows) == 100 and set(rows[0]) == {"actual", "predicted"}
+    for digit, scores in per_class.items():
+        predictions = [row["predicted"] for row in rows if row["actual"] == digit]
+        assert scores["recall"] == round(predictions.count(digit) / len(predictions), 6), digit
     wrong = json.loads((path / "metrics/misclassified.json").read_text())
     assert wrong["indices"] == [i for i, row in enumerate(rows) if row["actual"] != row["predicted"]]
 
