@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -115,3 +117,14 @@ def trained_project(tmp_path_factory: pytest.TempPathFactory, mirror: tuple[Path
     project.dvc("repro")
     project.commit("first run")
     return project
+
+
+def wait_for_queue(project: Project, timeout: float = 600) -> str:
+    """Poll `dvc queue status` until nothing is queued or running; return its last output."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status = project.dvc("queue", "status").stdout
+        if not re.search(r"\b(Queued|Running)\b", status):
+            return status
+        time.sleep(2)
+    raise AssertionError(f"queue still busy after {timeout} s:\n{status}")

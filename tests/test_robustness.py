@@ -8,13 +8,12 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.conftest import Project, new_project
+from tests.conftest import Project, new_project, wait_for_queue
 
 OUTPUT_FOLDERS = ("data", "models", "metrics", "plots")
 RESULT_FILES = ("metrics/train.json", "metrics/train_history.csv", "models/lenet5.keras")
@@ -109,16 +108,6 @@ def test_ctrl_c_stops_training_cleanly(trained_project: Project) -> None:
     assert re.search(r"train: interrupted after \d+ of 50 epochs; run `dvc repro` to resume from there", text), text
     assert "Traceback" not in text
     assert (trained_project.path / "data/checkpoints/train.npz").exists()  # the finished epochs are kept
-
-
-def wait_for_queue(project: Project, timeout: float = 600) -> str:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        status = project.dvc("queue", "status").stdout
-        if not re.search(r"\b(Queued|Running)\b", status):
-            return status
-        time.sleep(2)
-    raise AssertionError(f"queue still busy after {timeout} s:\n{status}")
 
 
 def test_two_queued_experiments_run_in_parallel_without_interfering(
