@@ -1,0 +1,129 @@
+"""Sharing results: `dvc push` to a remote, then a fresh clone that `dvc pull`s has nothing to redo.
+
+Two remotes: a local folder, and an S3-compatible server (moto's server mode) that the test starts
+on 127.0.0.1 and stops. Its credentials go only into `.dvc/config.local`, never into git.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import Project, new_project
+
+PUSHED = ["data/raw", "data/prepared", "models/lenet5.keras", "data/params_checked.txt"]
+KEY_ID, SECRET = "test-key-id", "test-secret-not-in-git"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def s3_endpoint() -> Iterator[str]:
+    """moto's S3 server on 127.0.0.1 with an empty bucket `dvc-store`; stopped after the test."""
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                urllib.request.urlopen(url, timeout=2).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise RuntimeError(f"moto server did not start on {url}") from None
+                time.sleep(0.3)
+        request = urllib.request.Request(f"{url}/dvc-store", method="PUT")  # create the bucket
+        urllib.request.urlopen(request, timeout=10).close()
+        yield url
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def without_aws_settings(env: dict[str, str]) -> dict[str, str]:
+    """Credentials must come from .dvc/config.local, not from the environment running the tests."""
+    return {key: value for key, value in env.items() if not key.startswith("AWS_")}
+
+
+def round_trip(
+    project: Project,
+    tmp_path: Path,
+    add_remote: Callable[[Project], None],
+    set_credentials: Callable[[Project], None] = lambda clone: None,
+) -> None:
+    """Push from `project`, pull into a fresh clone, and check the clone needs no rerun."""
+    add_remote(project)
+    set_credentials(project)
+    project.commit("Add a DVC remote")
+    pushed = project.dvc("push")
+    assert "files pushed" in pushed.stdout or "file pushed" in pushed.stdout, pushed.stdout
+    assert "in sync" in project.dvc("status", "--cloud").stdout
+
+    subprocess.run(["git", "clone", "-q", str(project.path), str(tmp_path / "clone")], check=True)
+    # No way to download MNIST in the clone: everything must come from the remote.
+    clone = Project(tmp_path / "clone", {**project.env, "MNIST_MIRROR": str(tmp_path / "no-mirror")})
+    set_credentials(clone)  # secrets are not in git: each clone sets its own
+    clone.dvc("pull")
+    for path in PUSHED:
+        assert (clone.path / path).exists(), path
+    assert (clone.path / "models/lenet5.keras").read_bytes() == (project.path / "models/lenet5.keras").read_bytes()
+    assert "Data and pipelines are up to date." in clone.dvc("status").stdout
+    repro = clone.dvc("repro")
+    assert "Running stage" not in repro.stdout and "Data and pipelines are up to date." in repro.stdout
+    # The pulled model, evaluated again from scratch, scores exactly what was committed.
+    committed = json.loads((clone.path / "metrics/eval.json").read_text())
+    clone.dvc("repro", "--force", "--single-item", "evaluate")
+    assert json.loads((clone.path / "metrics/eval.json").read_text()) == committed
+
+
+def test_local_folder_remote_round_trip(trained_project: Project, tmp_path: Path) -> None:
+    def add_remote(project: Project) -> None:
+        project.dvc("remote", "add", "--default", "shared", str(tmp_path / "dvc-store"))
+
+    round_trip(trained_project, tmp_path, add_remote)
+    assert any((tmp_path / "dvc-store").rglob("*"))
+
+
+def test_s3_compatible_remote_round_trip(
+    tmp_path_factory: pytest.TempPathFactory,
+    mirror: tuple[Path, dict[str, str]],
+    s3_endpoint: str,
+    tmp_path: Path,
+) -> None:
+    project = new_project(tmp_path_factory, mirror)
+    project.env = without_aws_settings(project.env)
+    project.dvc("repro")
+    project.commit("first run")
+
+    def credentials(target: Project) -> None:
+        target.dvc("remote", "modify", "--local", "s3", "access_key_id", KEY_ID)
+        target.dvc("remote", "modify", "--local", "s3", "secret_access_key", SECRET)
+
+    def add_remote(target: Project) -> None:
+        target.dvc("remote", "add", "--default", "s3", "s3://dvc-store/lenet5")
+        target.dvc("remote", "modify", "s3", "endpointurl", s3_endpoint)
+
+    round_trip(project, tmp_path, add_remote, credentials)
+    with urllib.request.urlopen(f"{s3_endpoint}/dvc-store?list-type=2", timeout=10) as listing:
+        assert "<Key>lenet5/files/md5/" in listing.read().decode()
+    assert SECRET not in (project.path / ".dvc/config").read_text()
+    assert SECRET in (project.path / ".dvc/config.local").read_text()
+    assert ".dvc/config.local" not in project.git("ls-files", ".dvc").stdout
+    assert SECRET not in project.git("log", "-p").stdout
