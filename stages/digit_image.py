@@ -35,8 +35,6 @@ def decode_grayscale(data: bytes, name: str) -> np.ndarray:
     gray = color.mean(axis=-1, keepdims=True)
     if alpha is not None:
         gray = gray * alpha + (1.0 - alpha)
-    if min(gray.shape[:2]) < 1:
-        raise PipelineError(f"{name}: image has no pixels")
     return gray[..., 0]
 
 
