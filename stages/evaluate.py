@@ -19,28 +19,7 @@ from stages.dataset import load_split
 from stages.errors import run_stage
 from stages.model import load_model, predict_probabilities
 from stages.params import load_section
-from stages.training import score
-
-CLASSES = 10
-
-
-def confusion_matrix(actual: np.ndarray, predicted: np.ndarray) -> np.ndarray:
-    """Counts[i, j]: images of digit i predicted as j."""
-    counts = np.zeros((CLASSES, CLASSES), dtype=np.int64)
-    np.add.at(counts, (actual, predicted), 1)
-    return counts
-
-
-def per_class_scores(counts: np.ndarray) -> dict[str, dict[str, float]]:
-    hits = np.diag(counts).astype(np.float64)
-    precision = np.divide(hits, counts.sum(axis=0), out=np.zeros(CLASSES), where=counts.sum(axis=0) > 0)
-    recall = np.divide(hits, counts.sum(axis=1), out=np.zeros(CLASSES), where=counts.sum(axis=1) > 0)
-    both = precision + recall
-    f1 = np.divide(2 * precision * recall, both, out=np.zeros(CLASSES), where=both > 0)
-    return {
-        str(digit): {"precision": round(p, 6), "recall": round(r, 6), "f1": round(f, 6)}
-        for digit, (p, r, f) in enumerate(zip(precision, recall, f1, strict=True))
-    }
+from stages.scoring import confusion_matrix, per_class_scores, score
 
 
 def main() -> None:

@@ -103,7 +103,7 @@ def save_model(model: keras.Model, path: Path) -> None:
 
 def load_model(path: Path) -> keras.Model:
     if not path.is_file():
-        raise PipelineError(f"{path}: missing; the train stage writes it")
+        raise PipelineError(f"{path}: missing; run `dvc repro` (or `dvc pull`) to get the trained model")
     try:
         return keras.models.load_model(path)
     except (OSError, ValueError, zipfile.BadZipFile) as error:

@@ -22,6 +22,7 @@ from stages.atomic import atomic_path
 from stages.dataset import load_split
 from stages.errors import PipelineError, run_stage
 from stages.params import load_section
+from stages.scoring import confusion_matrix
 
 
 def read_csv_columns(path: Path) -> dict[str, np.ndarray]:
@@ -65,8 +66,7 @@ def digit_grid(images: np.ndarray, titles: list[str], columns: int) -> plt.Figur
 
 
 def confusion_figure(actual: np.ndarray, predicted: np.ndarray) -> plt.Figure:
-    counts = np.zeros((10, 10), dtype=np.int64)
-    np.add.at(counts, (actual, predicted), 1)
+    counts = confusion_matrix(actual, predicted)
     figure, axes = plt.subplots(figsize=(6.5, 5.5))
     shown = axes.imshow(np.log1p(counts), cmap="Blues")
     for (i, j), count in np.ndenumerate(counts):

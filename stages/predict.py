@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import keras
 import numpy as np
 
 from stages.dataset import pad_and_scale
@@ -37,7 +38,7 @@ def read_digit(path: Path) -> np.ndarray:
     return to_mnist_uint8(data, str(path))
 
 
-def classify(model_path: Path, paths: list[Path]) -> list[dict[str, Any]]:
+def classify(model: keras.Model, paths: list[Path]) -> list[dict[str, Any]]:
     """One result per path, in order: {"file", "digit", "probability", "probabilities"} or {"file", "error"}."""
     results: list[dict[str, Any]] = []
     frames: list[np.ndarray] = []
@@ -49,7 +50,6 @@ def classify(model_path: Path, paths: list[Path]) -> list[dict[str, Any]]:
             results.append({"file": str(path), "error": str(error)})
     readable = [result for result in results if "error" not in result]
     if readable:
-        model = load_model(model_path)
         probabilities = predict_probabilities(model, pad_and_scale(np.stack(frames)))
         for result, row in zip(readable, probabilities, strict=True):
             digit = int(np.argmax(row))
@@ -71,9 +71,7 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
-    if not args.model.is_file():
-        raise PipelineError(f"{args.model}: missing; run `dvc repro` (or `dvc pull`) to get the trained model")
-    results = classify(args.model, args.images)
+    results = classify(load_model(args.model), args.images)
     for result in results:
         if "error" in result:
             print(f"predict: error: {result['error']}", file=sys.stderr)

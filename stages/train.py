@@ -28,7 +28,8 @@ from stages.model import (
     save_model,
 )
 from stages.params import load_section
-from stages.training import current_learning_rate, epoch_order, make_epoch_runner, make_optimizer, score
+from stages.scoring import score
+from stages.training import current_learning_rate, epoch_order, make_epoch_runner, make_optimizer
 
 HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "learning_rate")
 

@@ -1,4 +1,4 @@
-"""The training loop's parts: optimizer and schedule, augmentation, a compiled epoch, metrics.
+"""The training loop's parts: optimizer and schedule, augmentation, a compiled epoch.
 
 One epoch runs as one TensorFlow graph call (a `tf.range` loop over batches), so Python is
 entered once per epoch instead of once per step. Shuffling and augmentation draw from seeds
@@ -114,14 +114,6 @@ def make_epoch_runner(
         return float(loss), float(accuracy)
 
     return run_epoch
-
-
-def score(probabilities: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
-    """Mean cross-entropy and accuracy, computed as Keras does (probabilities clipped at 1e-7)."""
-    picked = np.clip(probabilities[np.arange(len(labels)), labels], 1e-7, 1.0)
-    loss = float(-np.mean(np.log(picked)))
-    accuracy = float(np.mean(np.argmax(probabilities, axis=1) == labels))
-    return loss, accuracy
 
 
 def current_learning_rate(optimizer: keras.optimizers.Optimizer) -> float:

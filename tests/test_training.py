@@ -10,13 +10,13 @@ import tensorflow as tf
 import yaml
 
 from stages.model import build_lenet5, configure_tensorflow
+from stages.scoring import score
 from stages.training import (
     augment,
     current_learning_rate,
     epoch_order,
     make_epoch_runner,
     make_optimizer,
-    score,
 )
 from tests.conftest import ROOT
 from tests.mnist_fixture import make_digits

@@ -1,0 +1,35 @@
+"""Scores of predicted probabilities against labels, shared by train, evaluate and plot."""
+
+from __future__ import annotations
+
+import numpy as np
+
+CLASSES = 10
+
+
+def score(probabilities: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
+    """Mean cross-entropy and accuracy, computed as Keras does (probabilities clipped at 1e-7)."""
+    picked = np.clip(probabilities[np.arange(len(labels)), labels], 1e-7, 1.0)
+    loss = float(-np.mean(np.log(picked)))
+    accuracy = float(np.mean(np.argmax(probabilities, axis=1) == labels))
+    return loss, accuracy
+
+
+def confusion_matrix(actual: np.ndarray, predicted: np.ndarray) -> np.ndarray:
+    """Counts[i, j]: images of digit i predicted as j."""
+    counts = np.zeros((CLASSES, CLASSES), dtype=np.int64)
+    np.add.at(counts, (actual, predicted), 1)
+    return counts
+
+
+def per_class_scores(counts: np.ndarray) -> dict[str, dict[str, float]]:
+    """Precision, recall and F1 of each digit from a confusion matrix (0 where undefined)."""
+    hits = np.diag(counts).astype(np.float64)
+    precision = np.divide(hits, counts.sum(axis=0), out=np.zeros(CLASSES), where=counts.sum(axis=0) > 0)
+    recall = np.divide(hits, counts.sum(axis=1), out=np.zeros(CLASSES), where=counts.sum(axis=1) > 0)
+    both = precision + recall
+    f1 = np.divide(2 * precision * recall, both, out=np.zeros(CLASSES), where=both > 0)
+    return {
+        str(digit): {"precision": round(p, 6), "recall": round(r, 6), "f1": round(f, 6)}
+        for digit, (p, r, f) in enumerate(zip(precision, recall, f1, strict=True))
+    }
