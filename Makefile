@@ -1,25 +1,30 @@
 # One command each: `make pipeline` sets up and runs the whole pipeline, `make test` the tests.
-PYTHON ?= python3.11
+# `make setup` installs exactly uv.lock into .venv (and nothing else); both call it.
+PYTHON ?= python3
+UV_VERSION := 0.13.9
 VENV := .venv
 BIN := $(VENV)/bin
+# Set-up never downloads a Python: it uses $(PYTHON), which must be 3.10 to 3.13.
+export UV_PYTHON_DOWNLOADS := never
+# uv from the PATH, else one installed from the package registry at a pinned version.
+UV := $(or $(shell command -v uv 2>/dev/null),.uv/bin/uv)
 # The stages run `python -m stages.X`: put the project's environment first on PATH.
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: pipeline test lint bench browser
+.PHONY: setup pipeline test lint bench browser
 
-$(BIN)/activate:
-	$(PYTHON) -m venv $(VENV)
+.uv/bin/uv:
+	$(PYTHON) -m venv .uv
+	.uv/bin/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 
-$(VENV)/.installed: $(BIN)/activate requirements.txt requirements-dev.txt
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -r requirements-dev.txt
-	touch $@
+setup: $(UV)
+	$(UV) sync --locked --quiet --python $(PYTHON)
+	@# The page template that lets `dvc plots show/diff` pages draw offline, set in the local
+	@# (git-ignored) config: a clone set up without make keeps DVC's own online template.
+	$(BIN)/python -m tools.offline_plots_template --out .dvc/offline_plots.html
+	$(BIN)/dvc config --local plots.html_template offline_plots.html
 
-# The page template that lets `dvc plots show/diff` pages draw offline (see .dvc/config).
-.dvc/offline_plots.html: $(VENV)/.installed tools/offline_plots_template.py
-	$(BIN)/python -m tools.offline_plots_template --out $@
-
-pipeline: $(VENV)/.installed .dvc/offline_plots.html
+pipeline: setup
 	$(BIN)/dvc repro
 
 # The plots test opens the offline page in headless Chromium (Debian's chromium package). As root
@@ -30,11 +35,12 @@ browser:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else echo "note: install chromium to run the browser test of the plots page"; fi
 
-test: $(VENV)/.installed .dvc/offline_plots.html browser
+test: setup browser
 	$(BIN)/python -m pytest
 
-lint: $(VENV)/.installed
+lint: setup
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+	$(UV) lock --check --quiet --python $(PYTHON)
 
-bench: $(VENV)/.installed
+bench: setup
 	$(BIN)/python -m bench.train_speed

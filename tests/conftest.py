@@ -20,29 +20,30 @@ ROOT = Path(__file__).resolve().parent.parent
 # What a user's clone holds that the pipeline needs; its outputs (dvc.lock, metrics/, plots/) are
 # left out so each copy starts from nothing.
 PROJECT_FILES = [
+    "lenet5",
     "stages",
     "params.yaml",
     "dvc.yaml",
+    "data/sources.yaml",
     ".dvc/config",
     ".dvc/.gitignore",
     ".dvcignore",
     ".gitignore",
 ]
+Mirror = tuple[Path, dict[str, dict[str, Any]]]
 
 
 @pytest.fixture(scope="session")
-def mirror(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
-    """A folder with the four gzip IDX files of a small data set, and their SHA-256."""
+def mirror(tmp_path_factory: pytest.TempPathFactory) -> Mirror:
+    """A folder with the four gzip IDX files of a small data set, and each one's sha256 and size."""
     folder = tmp_path_factory.mktemp("mirror")
     return folder, write_mirror(folder)
 
 
-def small_params(sha256: dict[str, str]) -> dict[str, Any]:
-    """The project's params.yaml, shrunk for a few hundred images and one epoch."""
+def small_params() -> dict[str, Any]:
+    """The project's params.yaml, shrunk for a thousand images and one epoch."""
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    params["fetch"].update(mirrors=[], sha256=sha256)
     params["train"].update(epochs=1, batch_size=16, lr_schedule="constant", learning_rate=0.002, warmup_epochs=0)
-    params["evaluate"]["batch_size"] = 50
     params["plot"].update(dpi=50, misclassified_max=10)
     return params
 
@@ -51,9 +52,17 @@ def write_params(project: Path, params: dict[str, Any]) -> None:
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
 
 
+def write_sources(project: Path, files: dict[str, dict[str, Any]]) -> None:
+    """data/sources.yaml for the generated data set, with no public mirror."""
+    sources = yaml.safe_load((ROOT / "data/sources.yaml").read_text())
+    sources.update(mirrors=[], files=files)
+    (project / "data/sources.yaml").write_text(yaml.safe_dump(sources, sort_keys=False))
+
+
 def run_env(mirror_folder: Path) -> dict[str, str]:
     env = dict(os.environ)
-    # The stages run `python -m stages.X`: the interpreter running the tests must be first on PATH.
+    # The stages run `python -m stages.X` from the copy's root, so they import the copy's lenet5;
+    # the interpreter running the tests must be first on PATH.
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     env["MNIST_MIRROR"] = str(mirror_folder)
     env.update(GIT_AUTHOR_NAME="test", GIT_AUTHOR_EMAIL="test@localhost")
@@ -93,7 +102,7 @@ class Project:
         self.git("commit", "-q", "-m", message)
 
 
-def new_project(tmp_path_factory: pytest.TempPathFactory, mirror: tuple[Path, dict[str, str]]) -> Project:
+def new_project(tmp_path_factory: pytest.TempPathFactory, mirror: Mirror) -> Project:
     """A fresh committed copy of the project, set up for the small data set."""
     path = tmp_path_factory.mktemp("project")
     for name in PROJECT_FILES:
@@ -103,7 +112,8 @@ def new_project(tmp_path_factory: pytest.TempPathFactory, mirror: tuple[Path, di
             shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__"))
         else:
             shutil.copy2(source, target)
-    write_params(path, small_params(mirror[1]))
+    write_params(path, small_params())
+    write_sources(path, mirror[1])
     project = Project(path, run_env(mirror[0]))
     project.git("init", "-q", "-b", "main")
     project.commit("project copy")
@@ -111,7 +121,7 @@ def new_project(tmp_path_factory: pytest.TempPathFactory, mirror: tuple[Path, di
 
 
 @pytest.fixture(scope="module")
-def trained_project(tmp_path_factory: pytest.TempPathFactory, mirror: tuple[Path, dict[str, str]]) -> Project:
+def trained_project(tmp_path_factory: pytest.TempPathFactory, mirror: Mirror) -> Project:
     """A project copy on which `dvc repro` has run once, its results committed; one per test module."""
     project = new_project(tmp_path_factory, mirror)
     project.dvc("repro")

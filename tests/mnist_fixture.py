@@ -10,6 +10,7 @@ import gzip
 import hashlib
 import struct
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -51,8 +52,8 @@ def idx_bytes(array: np.ndarray) -> bytes:
     return header + array.astype(np.uint8).tobytes()
 
 
-def write_mirror(folder: Path, train_count: int = 1000, test_count: int = 100) -> dict[str, str]:
-    """Write the four gzip IDX files; return their decompressed SHA-256 by name."""
+def write_mirror(folder: Path, train_count: int = 1000, test_count: int = 100) -> dict[str, dict[str, Any]]:
+    """Write the four gzip IDX files; return each one's decompressed sha256 and size by name."""
     folder.mkdir(parents=True, exist_ok=True)
     train_images, train_labels = make_digits(train_count, seed=1)
     test_images, test_labels = make_digits(test_count, seed=2)
@@ -64,4 +65,4 @@ def write_mirror(folder: Path, train_count: int = 1000, test_count: int = 100) -
     }
     for name, payload in payloads.items():
         (folder / f"{name}.gz").write_bytes(gzip.compress(payload, mtime=0))
-    return {name: hashlib.sha256(payload).hexdigest() for name, payload in payloads.items()}
+    return {name: {"sha256": hashlib.sha256(p).hexdigest(), "size": len(p)} for name, p in payloads.items()}

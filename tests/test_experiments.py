@@ -61,11 +61,24 @@ def test_exp_show_lists_params_and_metrics_side_by_side(experiments: Project) ->
     for name, rate in RATES.items():
         assert shown[name]["params"]["train"]["learning_rate"] == rate
         assert 0.0 <= shown[name]["metrics"]["metrics/eval.json"]["accuracy"] <= 1.0
-        assert shown[name]["metrics"]["metrics/train.json"]["epochs"] == 1
+        assert shown[name]["metrics"]["metrics/eval.json"]["errors"] >= 0
     assert shown["lr-low"]["metrics"] != shown["lr-high"]["metrics"]
     table = experiments.dvc("exp", "show", "--no-pager", "--csv").stdout
     header = table.splitlines()[0].split(",")
-    assert "train.learning_rate" in header and "metrics/eval.json:accuracy" in header
+    assert "train.learning_rate" in header and "accuracy" in header
+
+
+def test_exp_show_is_readable(experiments: Project) -> None:
+    """Test accuracy, loss, errors, training seconds and the train params; no constants, no URLs."""
+    header = experiments.dvc("exp", "show", "--md", "--no-pager").stdout.splitlines()[0]
+    columns = [column.strip() for column in header.strip("|").split("|")]
+    files = [c for c in columns if "/" in c]  # the hash of each dependency file, code included
+    values = [c for c in columns if c not in files]
+    assert values[:2] == ["Experiment", "Created"]
+    assert values[2:7] == ["accuracy", "errors", "loss", "samples_per_second", "train_seconds"]
+    assert [c for c in values if c.startswith("train.")] == [f"train.{key}" for key in experiments.params()["train"]]
+    assert len(values) <= 25, values
+    assert not any("mirror" in c or "sha256" in c or "parameters" in c for c in columns)
 
 
 def test_metrics_and_params_diff_between_two_experiments(experiments: Project) -> None:
@@ -124,11 +137,36 @@ def test_a_misspelled_parameter_fails_loudly(experiments: Project) -> None:
     forced = experiments.dvc("exp", "run", "-S", "+train.epoch=3", check=False)
     try:
         assert forced.returncode != 0
-        assert "check_params: error: train.epoch: unknown key; did you mean train.epochs?" in forced.stderr
+        assert "train.epoch: unknown key; did you mean train.epochs?" in forced.stderr
+        assert "check_params: error: params.yaml:" in forced.stderr
         assert "Running stage 'train'" not in forced.stdout
         assert set(exp_show(experiments)) == before
     finally:
         restore_workspace(experiments)
+
+
+@pytest.mark.parametrize("text", ["1e-3", "5E-4", ".001"])
+def test_yaml_1_2_numbers_are_read_alike_by_dvc_and_the_pipeline(experiments: Project, text: str) -> None:
+    params = experiments.path / "params.yaml"
+    original = params.read_text()
+    try:
+        params.write_text(original.replace("learning_rate: 0.002", f"learning_rate: {text}"))
+        assert experiments.dvc("repro", "check_params").returncode == 0  # the pipeline accepts it as a number
+        diff = json.loads(experiments.dvc("params", "diff", "--json").stdout)["params.yaml"]["train.learning_rate"]
+        assert (diff["old"], diff["new"]) == (0.002, float(text))  # and DVC shows it as that number
+    finally:
+        params.write_text(original)
+
+
+def test_plots_show_works_on_a_clone_set_up_without_make(experiments: Project, tmp_path: Path) -> None:
+    """No offline template configured: DVC's own page is written, nothing crashes."""
+    subprocess.run(["git", "clone", "-q", str(experiments.path), str(tmp_path / "clone")], check=True)
+    clone = Project(tmp_path / "clone", experiments.env)
+    assert not (clone.path / ".dvc/config.local").exists()
+    shown = clone.dvc("plots", "show")
+    page = clone.path / "dvc_plots/index.html"
+    assert page.is_file() and "{plot_divs}" not in page.read_text(), shown.stdout
+    assert "dvc_plots" not in clone.git("status", "--porcelain").stdout  # git-ignored
 
 
 def test_plots_diff_of_two_experiments_draws_offline(experiments: Project, tmp_path: Path) -> None:
@@ -141,6 +179,7 @@ def test_plots_diff_of_two_experiments_draws_offline(experiments: Project, tmp_p
     template = experiments.path / ".dvc/offline_plots.html"
     tool = [sys.executable, "-m", "tools.offline_plots_template", "--out", str(template)]
     subprocess.run(tool, cwd=ROOT, check=True, capture_output=True)
+    experiments.dvc("config", "--local", "plots.html_template", "offline_plots.html")  # as `make setup` does
     experiments.dvc("plots", "diff", *RATES, "-o", str(tmp_path / "page"))
     page = (tmp_path / "page/index.html").read_text()
     assert "cdn.jsdelivr" not in page and "http://" not in page.split("<body>")[1]
@@ -160,7 +199,7 @@ def test_plots_diff_of_two_experiments_draws_offline(experiments: Project, tmp_p
     assert report.values["charts"] == 4  # loss, accuracy, learning rate, confusion matrix
     for title in ("Loss", "Accuracy", "Learning rate", "Confusion matrix", *RATES):
         assert title in report.values["text"], title
-    assert report.values["images"] == [True] * 10  # five PNG plots for each of the two experiments
+    assert report.values["images"] == [True] * 4  # the two digit pictures of each experiment
 
 
 def test_chromium_check_sees_errors(tmp_path: Path) -> None:

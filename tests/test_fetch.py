@@ -1,39 +1,66 @@
-"""Fetching MNIST: checksums, local mirrors, HTTP mirrors that fail, and nothing partial left."""
+"""Fetching MNIST: checksums, mirrors that fail or attack, bounded memory and time, nothing partial left."""
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import http.server
+import resource
 import socket
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from stages.errors import PipelineError
-from stages.fetch import fetch_verified, list_sources
-from tests.conftest import ROOT, run_env, small_params, write_params
+from lenet5.config import MnistFile
+from lenet5.download import fetch_verified, list_sources
+from lenet5.errors import PipelineError
+from tests.conftest import ROOT, Mirror, run_env, write_sources
 
 NAME = "train-labels-idx1-ubyte"
 
 
 class MirrorHandler(http.server.BaseHTTPRequestHandler):
-    """/good/ serves the files of `folder`; /html/ answers every request with an HTML page."""
+    """/good/ serves `folder`; the other prefixes misbehave the ways a broken or hostile server can."""
 
     folder: Path
+    protocol_version = "HTTP/1.0"  # no Content-Length needed: the body ends when the connection closes
 
     def do_GET(self) -> None:
         prefix, _, filename = self.path.strip("/").partition("/")
         path = self.folder / filename
         if prefix == "good" and path.is_file():
-            body, status = path.read_bytes(), 200
+            self.reply(200, path.read_bytes())
         elif prefix == "html":
-            body, status = b"<html><body>Please log in</body></html>", 200
+            self.reply(200, b"<html><body>Please log in</body></html>")
+        elif prefix == "liar":  # claims a small body, then never stops sending
+            self.send_response(200)
+            self.end_headers()
+            for _ in range(2000):  # 2 GB at most: the client must hang up long before
+                self.wfile.write(bytes(1 << 20))
+        elif prefix == "stall":  # headers, then silence
+            self.send_response(200)
+            self.end_headers()
+            time.sleep(3)
+        elif prefix == "drip":  # a byte now and then: never stalls, never finishes
+            self.send_response(200)
+            self.end_headers()
+            for _ in range(100):
+                self.wfile.write(b"\x1f")
+                self.wfile.flush()
+                time.sleep(0.1)
+        elif prefix == "redirect":
+            self.send_response(302)
+            self.send_header("Location", f"ftp://127.0.0.1/{filename}")
+            self.end_headers()
         else:
-            body, status = b"not found", 404
+            self.reply(404, b"not found")
+
+    def reply(self, status: int, body: bytes) -> None:
         self.send_response(status)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
@@ -41,6 +68,10 @@ class MirrorHandler(http.server.BaseHTTPRequestHandler):
 
     def log_message(self, *args: object) -> None:
         pass
+
+    def handle(self) -> None:
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # the client hung up, as it should
+            super().handle()
 
 
 @pytest.fixture
@@ -62,69 +93,130 @@ def closed_port_url() -> str:
         return f"http://127.0.0.1:{sock.getsockname()[1]}/"
 
 
-def test_local_mirror_copy_is_verified(mirror: tuple[Path, dict[str, str]]) -> None:
-    folder, hashes = mirror
-    data = fetch_verified(NAME, hashes[NAME], [str(folder)], timeout=5)
-    assert data == (folder / f"{NAME}.gz").read_bytes()
+def expected(mirror: Mirror, name: str = NAME) -> MnistFile:
+    return MnistFile(**mirror[1][name])
 
 
-def test_checksum_mismatch_names_file_expected_and_actual(tmp_path: Path, mirror: tuple[Path, dict[str, str]]) -> None:
-    hashes = mirror[1]
+def test_local_mirror_copy_is_verified(tmp_path: Path, mirror: Mirror) -> None:
+    folder = mirror[0]
+    size = fetch_verified(NAME, expected(mirror), [str(folder)], 5, tmp_path / "out.gz")
+    assert (tmp_path / "out.gz").read_bytes() == (folder / f"{NAME}.gz").read_bytes()
+    assert size == (folder / f"{NAME}.gz").stat().st_size
+    assert [p.name for p in tmp_path.iterdir()] == ["out.gz"]
+
+
+def test_checksum_mismatch_names_file_expected_and_actual(tmp_path: Path, mirror: Mirror) -> None:
     (tmp_path / f"{NAME}.gz").write_bytes(gzip.compress(b"\x00\x00\x08\x01\x00\x00\x00\x01\x05"))
     with pytest.raises(PipelineError) as error:
-        fetch_verified(NAME, hashes[NAME], [str(tmp_path)], timeout=5)
+        fetch_verified(NAME, expected(mirror), [str(tmp_path)], 5, tmp_path / "out.gz")
     message = str(error.value)
     assert message.startswith(f"{NAME}.gz: no valid copy found")
-    assert f"expected {hashes[NAME]}" in message and "SHA-256 of decompressed" in message
+    assert f"expected {expected(mirror).sha256}" in message and "SHA-256 of decompressed" in message
+    assert not (tmp_path / "out.gz").exists()
 
 
-def test_http_mirror_and_fallback_after_failures(http_mirror: str, mirror: tuple[Path, dict[str, str]]) -> None:
-    hashes = mirror[1]
+def test_http_mirror_and_fallback_after_failures(tmp_path: Path, http_mirror: str, mirror: Mirror) -> None:
     sources = [closed_port_url(), f"{http_mirror}/missing/", f"{http_mirror}/html/", f"{http_mirror}/good/"]
-    assert gzip.decompress(fetch_verified(NAME, hashes[NAME], sources, timeout=5))[:4] == b"\x00\x00\x08\x01"
+    fetch_verified(NAME, expected(mirror), sources, 5, tmp_path / "out.gz")
+    assert gzip.decompress((tmp_path / "out.gz").read_bytes())[:4] == b"\x00\x00\x08\x01"
 
 
-def test_every_source_failing_says_why_for_each(http_mirror: str, mirror: tuple[Path, dict[str, str]]) -> None:
+def test_every_source_failing_says_why_for_each(tmp_path: Path, http_mirror: str, mirror: Mirror) -> None:
     dead = closed_port_url()
     sources = [dead, f"{http_mirror}/missing/", f"{http_mirror}/html/"]
     with pytest.raises(PipelineError) as error:
-        fetch_verified(NAME, mirror[1][NAME], sources, timeout=5)
+        fetch_verified(NAME, expected(mirror), sources, 5, tmp_path / "out.gz")
     message = str(error.value)
     assert "\n" not in message
     assert f"{dead}: unreachable" in message
     assert f"{http_mirror}/missing/: HTTP 404" in message
-    assert f"{http_mirror}/html/: {NAME}.gz: not a valid gzip file" in message
+    assert f"{http_mirror}/html/: not a valid gzip file" in message
 
 
-def test_no_source_at_all() -> None:
-    with pytest.raises(PipelineError, match="no source; set MNIST_MIRROR or list fetch.mirrors"):
-        fetch_verified(NAME, "0" * 64, [], timeout=5)
+def test_hostile_servers_are_cut_off(tmp_path: Path, http_mirror: str, mirror: Mirror) -> None:
+    """An endless body, a stall, a drip that never ends, a redirect off http(s): each refused."""
+    started = time.monotonic()
+    sources = [f"{http_mirror}/{kind}/" for kind in ("liar", "stall", "drip", "redirect")]
+    with pytest.raises(PipelineError) as error:
+        fetch_verified(NAME, expected(mirror), sources, 0.5, tmp_path / "out.gz")
+    reasons = str(error.value).split("; ")
+    limit = expected(mirror).size + expected(mirror).size // 100 + 64 * 1024
+    assert reasons[0].endswith(f"/liar/: more than {limit:,} bytes, larger than any gzip of the real file")
+    assert "/stall/: " in reasons[1] and "timed out" in reasons[1]
+    assert "/drip/: transfer still running after its deadline" in reasons[2]
+    assert reasons[3].endswith("/redirect/: redirected to a ftp:// URL, refused")
+    assert time.monotonic() - started < 20
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_no_source_at_all(tmp_path: Path) -> None:
+    with pytest.raises(PipelineError, match="no source; set MNIST_MIRROR or list mirrors in data/sources.yaml"):
+        fetch_verified(NAME, MnistFile("0" * 64, 10), [], 5, tmp_path / "out.gz")
 
 
 def test_mirror_env_comes_first_and_is_made_absolute(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MNIST_MIRROR", "some/folder")
-    assert list_sources(["https://example.org/"]) == [str(Path("some/folder").resolve()), "https://example.org/"]
+    assert list_sources(("https://example.org/",)) == [str(Path("some/folder").resolve()), "https://example.org/"]
     monkeypatch.setenv("MNIST_MIRROR", "https://mirror.local/mnist/")
-    assert list_sources([]) == ["https://mirror.local/mnist/"]
+    assert list_sources(()) == ["https://mirror.local/mnist/"]
     monkeypatch.delenv("MNIST_MIRROR")
-    assert list_sources(["https://example.org/"]) == ["https://example.org/"]
+    assert list_sources(("https://example.org/",)) == ["https://example.org/"]
 
 
-def test_failed_fetch_leaves_no_file_and_exits_nonzero(tmp_path: Path, mirror: tuple[Path, dict[str, str]]) -> None:
-    folder, hashes = mirror
-    bad = tmp_path / "bad"
-    bad.mkdir()
-    for name in hashes:  # three good files, then one whose payload is not the expected one
-        (bad / f"{name}.gz").write_bytes((folder / f"{name}.gz").read_bytes())
-    (bad / "t10k-labels-idx1-ubyte.gz").write_bytes(gzip.compress(b"another data set"))
-    project = tmp_path / "project"
-    project.mkdir()
-    write_params(project, small_params(hashes))
-    env = run_env(bad) | {"PYTHONPATH": str(ROOT)}
-    result = subprocess.run(
-        [sys.executable, "-m", "stages.fetch", "--out", "raw"], cwd=project, env=env, capture_output=True, text=True
+def run_fetch(project: Path, mirror_folder: Path, memory_mb: int = 400) -> subprocess.CompletedProcess[str]:
+    """The fetch stage in a child limited to `memory_mb` of address space, from a project copy."""
+
+    def limit_memory() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (memory_mb << 20, memory_mb << 20))
+
+    env = run_env(mirror_folder) | {"PYTHONPATH": str(ROOT)}
+    command = [sys.executable, "-m", "stages.fetch", "--sources", "data/sources.yaml", "--out", "raw"]
+    return subprocess.run(
+        command, cwd=project, env=env, capture_output=True, text=True, preexec_fn=limit_memory, timeout=120
     )
+
+
+def bad_mirror(
+    tmp_path: Path, mirror: Mirror, bad_file: bytes, name: str = "t10k-labels-idx1-ubyte"
+) -> tuple[Path, Path]:
+    """A mirror whose files are good but `name`, which holds `bad_file`; a project to fetch into."""
+    folder = tmp_path / "bad"
+    folder.mkdir()
+    for good in mirror[1]:
+        (folder / f"{good}.gz").write_bytes((mirror[0] / f"{good}.gz").read_bytes())
+    (folder / f"{name}.gz").write_bytes(bad_file)
+    project = tmp_path / "project"
+    (project / "data").mkdir(parents=True)
+    write_sources(project, mirror[1])
+    return folder, project
+
+
+def test_failed_fetch_leaves_no_file_and_exits_nonzero(tmp_path: Path, mirror: Mirror) -> None:
+    folder, project = bad_mirror(tmp_path, mirror, gzip.compress(b"another data set"))
+    result = run_fetch(project, folder)
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1].startswith("fetch: error: t10k-labels-idx1-ubyte.gz: no valid copy")
     assert len(result.stderr.strip().splitlines()) == 1
-    assert sorted(p.name for p in (project / "raw").iterdir()) == sorted(f"{n}.gz" for n in list(hashes)[:3])
+    assert sorted(p.name for p in (project / "raw").iterdir()) == sorted(f"{n}.gz" for n in list(mirror[1])[:3])
+
+
+def test_gzip_bomb_is_refused_in_bounded_memory_and_time(tmp_path: Path, mirror: Mirror) -> None:
+    """800 KB that decompress to 800 MB of zeros, refused by a fetch that may use 400 MB in all."""
+    member = gzip.compress(bytes(1 << 20), mtime=0)  # 1 MiB of zeros in about 1 KB; gzip allows many members
+    bomb = member * 800
+    name = "train-images-idx3-ubyte"
+    folder, project = bad_mirror(tmp_path, mirror, bomb, name)
+    started = time.monotonic()
+    result = run_fetch(project, folder)
+    assert time.monotonic() - started < 30
+    assert result.returncode == 2, result.stderr
+    limit = mirror[1][name]["size"]
+    assert f"{name}.gz: no valid copy found: {folder}: decompresses to more than {limit:,} bytes" in result.stderr
+    assert not (project / "raw").exists() or not list((project / "raw").iterdir())
+
+
+def test_oversized_file_is_refused_before_it_is_read(tmp_path: Path, mirror: Mirror) -> None:
+    folder, project = bad_mirror(tmp_path, mirror, gzip.compress(bytes(1 << 20), mtime=0) * 2048)
+    result = run_fetch(project, folder)
+    assert result.returncode == 2
+    assert f"{folder}: 2,152,448 bytes, larger than any gzip of the real file (65,645 at most)" in result.stderr

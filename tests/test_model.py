@@ -8,21 +8,34 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from stages.errors import PipelineError
-from stages.model import LENET5_PARAMETERS, build_lenet5, load_model, save_model
+from lenet5.errors import PipelineError
+from lenet5.model import LENET5_PARAMETERS, build_lenet5, load_model, predict_probabilities, save_model
 
 
 def test_lenet5_layers_and_parameters() -> None:
     model = build_lenet5()
     shapes = [tuple(layer.output.shape[1:]) for layer in model.layers]
-    assert shapes == [(28, 28, 6), (14, 14, 6), (10, 10, 16), (5, 5, 16), (400,), (120,), (84,), (10,)]
+    assert shapes == [
+        (28, 28, 1), (32, 32, 1), (28, 28, 6), (14, 14, 6), (10, 10, 16), (5, 5, 16), (400,), (120,), (84,), (10,)
+    ]  # fmt: skip
     kinds = [type(layer).__name__ for layer in model.layers]
-    assert kinds == ["Conv2D", "MaxPooling2D", "Conv2D", "MaxPooling2D", "Flatten", "Dense", "Dense", "Dense"]
+    assert kinds[:2] == ["Rescaling", "ZeroPadding2D"]  # the recipe's preprocessing, inside the model
+    assert kinds[2:] == ["Conv2D", "MaxPooling2D", "Conv2D", "MaxPooling2D", "Flatten", "Dense", "Dense", "Dense"]
     activations = [layer.activation.__name__ for layer in model.layers if hasattr(layer, "activation")]
     assert activations == ["relu", "relu", "relu", "relu", "softmax"]
     assert model.count_params() == LENET5_PARAMETERS == 61_706
-    output = model(np.zeros((2, 32, 32, 1), np.float32)).numpy()
+    output = predict_probabilities(model, np.zeros((2, 28, 28), np.uint8))
     assert output.shape == (2, 10) and np.allclose(output.sum(axis=1), 1.0)
+
+
+def test_model_scales_and_pads_raw_pixels() -> None:
+    model = build_lenet5()
+    pixels = np.full((1, 28, 28, 1), 255.0, np.float32)
+    padded = model.get_layer("pad")(model.get_layer("scale")(pixels)).numpy()[0, :, :, 0]
+    assert padded.shape == (32, 32) and padded[2:30, 2:30].min() == 1.0
+    border = np.ones((32, 32), bool)
+    border[2:30, 2:30] = False
+    assert not padded[border].any()  # a two-pixel black frame, as in the recipe
 
 
 def test_saved_model_is_byte_identical_and_loads(tmp_path: Path) -> None:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Project, new_project
+from tests.conftest import Mirror, Project, new_project
 
 PUSHED = ["data/raw", "data/prepared", "models/lenet5.keras", "data/params_checked.txt"]
 KEY_ID, SECRET = "test-key-id", "test-secret-not-in-git"
@@ -99,11 +99,21 @@ def test_local_folder_remote_round_trip(trained_project: Project, tmp_path: Path
 
     round_trip(trained_project, tmp_path, add_remote)
     assert any((tmp_path / "dvc-store").rglob("*"))
+    # The model artifact: a version registered as the model registry does (a GTO git tag), then
+    # fetched by name from another folder, through the committed remote.
+    trained_project.git("tag", "-a", "lenet5@v1.0.0", "-m", "LeNet-5 v1.0.0")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    command = [sys.executable, "-m", "dvc", "artifacts", "get", str(trained_project.path), "lenet5"]
+    got = subprocess.run(command, cwd=elsewhere, env=trained_project.env, capture_output=True, text=True, timeout=300)
+    assert got.returncode == 0, got.stderr
+    model = trained_project.path / "models/lenet5.keras"
+    assert (elsewhere / "lenet5.keras").read_bytes() == model.read_bytes()
 
 
 def test_s3_compatible_remote_round_trip(
     tmp_path_factory: pytest.TempPathFactory,
-    mirror: tuple[Path, dict[str, str]],
+    mirror: Mirror,
     s3_endpoint: str,
     tmp_path: Path,
 ) -> None:

@@ -3,20 +3,26 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import signal
 import subprocess
 import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.conftest import Project, new_project, wait_for_queue
+from tests.conftest import Mirror, Project, new_project, wait_for_queue
 
 OUTPUT_FOLDERS = ("data", "models", "metrics", "plots")
-RESULT_FILES = ("metrics/train.json", "metrics/train_history.csv", "models/lenet5.keras")
+LIVE = "metrics/train"  # DVCLive's folder
+RESULT_FILES = (
+    "models/lenet5.keras",
+    f"{LIVE}/metrics.json",
+    f"{LIVE}/plots/metrics/train/loss.tsv",
+    f"{LIVE}/plots/metrics/eval/accuracy.tsv",
+)
 
 
 def output_hashes(project: Project) -> dict[str, str]:
@@ -46,9 +52,9 @@ def test_bad_params_stop_repro_before_any_output_is_touched(
     result = trained_project.dvc("repro", check=False)
     trained_project.git("checkout", "--", "params.yaml")
     assert result.returncode != 0
-    assert f"check_params: error: {message}" in result.stderr
     errors = [line for line in result.stderr.splitlines() if line.startswith("check_params:")]
-    assert len(errors) == 1
+    assert len(errors) == 1, result.stderr
+    assert re.fullmatch(rf"check_params: error: params\.yaml:\d+: {re.escape(message)}.*", errors[0]), errors
     assert output_hashes(trained_project) == before
 
 
@@ -83,6 +89,10 @@ def test_killed_training_resumes_and_matches_an_uninterrupted_run(trained_projec
     process.wait()
     checkpoint = project.path / "data/checkpoints/train.npz"
     assert checkpoint.exists()
+    # DVCLive's files hold the epochs reached, as the VS Code extension showed them live.
+    reached = json.loads((project.path / LIVE / "metrics.json").read_text())["step"] + 1
+    assert reached >= 2
+    assert len((project.path / LIVE / "plots/metrics/eval/accuracy.tsv").read_text().splitlines()) == 1 + reached
 
     resumed = project.dvc("repro")
     done = re.search(r"resuming from the checkpoint after epoch (\d)", resumed.stdout)
@@ -111,7 +121,7 @@ def test_ctrl_c_stops_training_cleanly(trained_project: Project) -> None:
 
 
 def test_two_queued_experiments_run_in_parallel_without_interfering(
-    tmp_path_factory: pytest.TempPathFactory, mirror: tuple[Path, dict[str, str]]
+    tmp_path_factory: pytest.TempPathFactory, mirror: Mirror
 ) -> None:
     project = new_project(tmp_path_factory, mirror)
     project.dvc("repro")

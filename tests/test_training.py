@@ -1,71 +1,75 @@
-"""The training loop's parts: seeded order and augmentation, schedules, scoring, determinism."""
+"""Training with Keras `fit`: seeded order and augmentation, schedules, determinism, exact resume."""
 
 from __future__ import annotations
 
+import dataclasses
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 import tensorflow as tf
-import yaml
 
-from stages.model import build_lenet5, configure_tensorflow
-from stages.scoring import score
-from stages.training import (
-    augment,
-    current_learning_rate,
-    epoch_order,
-    make_epoch_runner,
-    make_optimizer,
-)
+from lenet5.config import TrainConfig, load_params
+from lenet5.model import build_lenet5, configure_tensorflow
+from lenet5.scoring import score
+from lenet5.training import augment, epoch_order, fit, make_optimizer, training_batches
 from tests.conftest import ROOT
 from tests.mnist_fixture import make_digits
 
-TRAIN_DEFAULTS = yaml.safe_load((ROOT / "params.yaml").read_text())["train"]
+DEFAULTS = load_params(ROOT / "params.yaml").train
 
 
-def train_params(**overrides: Any) -> dict[str, Any]:
-    return {**TRAIN_DEFAULTS, "epochs": 2, "batch_size": 32, "warmup_epochs": 0, **overrides}
+def config(**overrides: Any) -> TrainConfig:
+    return dataclasses.replace(DEFAULTS, **{"epochs": 2, "batch_size": 32, "warmup_epochs": 0.0, **overrides})
 
 
 def test_epoch_order_is_a_seeded_permutation() -> None:
-    order = epoch_order(100, seed=98, epoch=3)
+    order = epoch_order(100, seed=98, epoch=3).numpy()
     assert sorted(order) == list(range(100))
-    np.testing.assert_array_equal(order, epoch_order(100, seed=98, epoch=3))
-    assert not np.array_equal(order, epoch_order(100, seed=98, epoch=4))
+    np.testing.assert_array_equal(order, epoch_order(100, seed=98, epoch=3).numpy())
+    assert not np.array_equal(order, epoch_order(100, seed=98, epoch=4).numpy())
 
 
 def test_augment_shifts_and_rotates_reproducibly() -> None:
-    images = np.zeros((4, 32, 32, 1), np.float32)
-    images[:, 12:20, 14:18] = 1.0
+    images = np.zeros((4, 28, 28, 1), np.float32)
+    images[:, 10:18, 12:16] = 255.0
     seed = tf.constant([98, 7], tf.int64)
     moved = augment(tf.constant(images), seed, max_shift=2.0, max_rotation=10.0).numpy()
-    assert moved.shape == images.shape and moved.min() >= 0.0 and moved.max() <= 1.0
+    assert moved.shape == images.shape and moved.min() >= 0.0 and moved.max() <= 255.0
     assert not np.allclose(moved, images)
     np.testing.assert_array_equal(moved, augment(tf.constant(images), seed, 2.0, 10.0).numpy())
     unchanged = augment(tf.constant(images), seed, max_shift=0.0, max_rotation=0.0).numpy()
-    np.testing.assert_allclose(unchanged, images, atol=1e-6)
+    np.testing.assert_allclose(unchanged, images, atol=1e-3)
+
+
+def test_training_batches_cover_each_epoch_once_in_a_seeded_order() -> None:
+    images, labels = make_digits(70, seed=4)
+    batches = list(training_batches(images, labels, config(augment_max_shift=0, augment_max_rotation=0), 0))
+    assert [len(y) for _, y in batches] == [32, 32, 6] * 2  # two epochs, the last batch short
+    first = np.concatenate([x.numpy() for x, _ in batches[:3]])[..., 0]
+    assert sorted(map(bytes, first.astype(np.uint8))) == sorted(map(bytes, images))
+    resumed = list(training_batches(images, labels, config(augment_max_shift=0, augment_max_rotation=0), 1))
+    np.testing.assert_array_equal(resumed[0][0].numpy(), batches[3][0].numpy())  # epoch 2, as if never stopped
 
 
 def test_warmup_cosine_schedule_rises_then_falls_to_zero() -> None:
-    optimizer = make_optimizer(train_params(lr_schedule="warmup_cosine", warmup_epochs=1, epochs=4), 10)
+    optimizer = make_optimizer(config(lr_schedule="warmup_cosine", warmup_epochs=1.0, epochs=4), 10)
     schedule = optimizer._learning_rate
     rates = [float(schedule(step)) for step in (0, 5, 10, 25, 40)]
-    assert rates[0] == 0.0 and rates[1] < rates[2] == pytest.approx(TRAIN_DEFAULTS["learning_rate"])
+    assert rates[0] == 0.0 and rates[1] < rates[2] == pytest.approx(DEFAULTS.learning_rate)
     assert rates[2] > rates[3] > rates[4] == pytest.approx(0.0, abs=1e-9)
-    constant = make_optimizer(train_params(lr_schedule="constant", learning_rate=0.01), 10)
-    assert current_learning_rate(constant) == pytest.approx(0.01)
+    constant = make_optimizer(config(lr_schedule="constant", learning_rate=0.01), 10)
+    assert float(constant.learning_rate) == pytest.approx(0.01)
 
 
 @pytest.mark.parametrize("name", ["adam", "adamw", "sgd", "rmsprop"])
 def test_every_optimizer_trains(name: str) -> None:
-    images, labels = make_digits(64, seed=5)
-    x = tf.constant(np.pad(images, ((0, 0), (2, 2), (2, 2)))[..., None].astype(np.float32) / 255)
-    params = train_params(optimizer=name, epochs=1, weight_decay=0.0001)
-    model = build_lenet5()
-    run = make_epoch_runner(model, make_optimizer(params, 2), params)
-    loss, accuracy = run(x, tf.constant(labels.astype(np.int32)), epoch_order(64, 98, 0), 0)
-    assert np.isfinite(loss) and 0.0 <= accuracy <= 1.0
+    train, validation = make_digits(64, seed=5), make_digits(16, seed=6)
+    history = fit(build_lenet5(), config(optimizer=name, epochs=1, weight_decay=0.0001), train, validation)
+    (row,) = history
+    assert set(row) == {"loss", "accuracy", "val_loss", "val_accuracy", "learning_rate"}
+    assert np.isfinite(row["loss"]) and 0.0 <= row["accuracy"] <= 1.0
 
 
 def test_score_matches_hand_computation() -> None:
@@ -76,19 +80,35 @@ def test_score_matches_hand_computation() -> None:
     assert accuracy == pytest.approx(2 / 3)
 
 
+def train_once(settings: TrainConfig, checkpoint: Path | None = None) -> tuple[list[np.ndarray], list[dict]]:
+    train, validation = make_digits(200, seed=3), make_digits(40, seed=8)
+    configure_tensorflow(settings.seed, settings.threads)
+    model = build_lenet5()
+    history = fit(model, settings, train, validation, checkpoint=checkpoint)
+    return model.get_weights(), history
+
+
 def test_same_seed_gives_identical_weights() -> None:
-    images, labels = make_digits(200, seed=3)
-    x = tf.constant(np.pad(images, ((0, 0), (2, 2), (2, 2)))[..., None].astype(np.float32) / 255)
-    y = tf.constant(labels.astype(np.int32))
-    params = train_params()
+    (first, first_history), (second, second_history) = train_once(config()), train_once(config())
+    assert first_history == second_history
+    for a, b in zip(first, second, strict=True):
+        np.testing.assert_array_equal(a, b)
 
-    def train_once() -> list[np.ndarray]:
-        configure_tensorflow(params["seed"], params["threads"])
-        model = build_lenet5()
-        run = make_epoch_runner(model, make_optimizer(params, 7), params)
-        for epoch in range(params["epochs"]):
-            run(x, y, epoch_order(200, params["seed"], epoch), epoch)
-        return model.get_weights()
 
-    for first, second in zip(train_once(), train_once(), strict=True):
-        np.testing.assert_array_equal(first, second)
+def test_resume_from_a_checkpoint_equals_a_straight_run(tmp_path: Path) -> None:
+    settings = config(epochs=3, lr_schedule="warmup_cosine", warmup_epochs=1.0)
+    straight, straight_history = train_once(settings)
+    stopped = tmp_path / "train.npz"
+
+    class StopAfterFirstEpoch(tf.keras.callbacks.Callback):  # runs after the checkpoint is saved
+        def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+            raise KeyboardInterrupt
+
+    train, validation = make_digits(200, seed=3), make_digits(40, seed=8)
+    configure_tensorflow(settings.seed, settings.threads)
+    with pytest.raises(KeyboardInterrupt):
+        fit(build_lenet5(), settings, train, validation, checkpoint=stopped, callbacks=[StopAfterFirstEpoch()])
+    resumed, resumed_history = train_once(settings, stopped)
+    assert resumed_history == straight_history
+    for a, b in zip(straight, resumed, strict=True):
+        np.testing.assert_array_equal(a, b)

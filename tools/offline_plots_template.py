@@ -16,8 +16,8 @@ from pathlib import Path
 
 import vl_convert
 
-from stages.atomic import write_text
-from stages.errors import PipelineError, run_stage
+from lenet5.errors import PipelineError, run_command
+from lenet5.files import write_text
 
 DEFAULT_OUT = Path(".dvc/offline_plots.html")
 # DVC's templates declare Vega-Lite v5 specs: bundle the newest v5 so they compile as written.
@@ -72,4 +72,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    run_stage("offline_plots_template", main)
+    run_command("offline_plots_template", main)

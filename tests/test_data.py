@@ -1,4 +1,4 @@
-"""Preparing images: padding, scaling, the seeded validation split, prepared-array files."""
+"""The prepared data set: the seeded validation split and the prepared-array files."""
 
 from __future__ import annotations
 
@@ -7,20 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from stages.dataset import load_split, pad_and_scale, save_split, split_validation
-from stages.errors import PipelineError
-
-
-def test_pad_and_scale() -> None:
-    images = np.full((2, 28, 28), 255, dtype=np.uint8)
-    images[1] = 51
-    prepared = pad_and_scale(images)
-    assert prepared.shape == (2, 32, 32, 1) and prepared.dtype == np.float32
-    assert prepared[0, 2:30, 2:30].min() == 1.0
-    assert prepared[1, 2, 2, 0] == pytest.approx(0.2)
-    border = np.ones((32, 32), bool)
-    border[2:30, 2:30] = False
-    assert not prepared[:, border].any()  # a two-pixel black frame, as in the recipe
+from lenet5.data import load_split, save_split, split_validation
+from lenet5.errors import PipelineError
 
 
 def test_validation_split_is_seeded_disjoint_and_complete() -> None:
@@ -39,7 +27,7 @@ def test_validation_split_must_leave_training_images() -> None:
 
 
 def test_save_and_load_split(tmp_path: Path) -> None:
-    images = np.random.default_rng(0).random((5, 32, 32, 1), dtype=np.float32)
+    images = np.random.default_rng(0).integers(0, 256, (5, 28, 28), dtype=np.uint8)
     labels = np.arange(5, dtype=np.uint8)
     save_split(tmp_path, "test", images, labels)
     loaded_images, loaded_labels = load_split(tmp_path, "test")
@@ -54,6 +42,6 @@ def test_save_and_load_split(tmp_path: Path) -> None:
 def test_missing_or_misshapen_split(tmp_path: Path) -> None:
     with pytest.raises(PipelineError, match="val_images.npy: missing"):
         load_split(tmp_path, "val")
-    save_split(tmp_path, "val", np.zeros((3, 28, 28, 1), np.float32), np.zeros(3, np.uint8))
-    with pytest.raises(PipelineError, match=r"val_images.npy: shape \(3, 28, 28, 1\) does not fit"):
+    save_split(tmp_path, "val", np.zeros((3, 32, 32, 1), np.float32), np.zeros(3, np.uint8))
+    with pytest.raises(PipelineError, match=r"val_images.npy: float32 \(3, 32, 32, 1\) is not 3 uint8 28x28 images"):
         load_split(tmp_path, "val")

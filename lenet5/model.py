@@ -1,4 +1,9 @@
-"""LeNet-5 as in the recipe, TensorFlow set-up, and byte-reproducible model files."""
+"""LeNet-5 as in the recipe, TensorFlow set-up, and byte-reproducible model files.
+
+The model takes MNIST's own 28x28 pixels (0-255) and does the recipe's preprocessing itself:
+scale to [0, 1], pad to 32x32 with black. So the prepared data stays uint8 28x28, and the saved
+model classifies raw digits wherever it is loaded.
+"""
 
 from __future__ import annotations
 
@@ -12,21 +17,25 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from stages.atomic import write_bytes
-from stages.errors import PipelineError
+from lenet5.errors import PipelineError
+from lenet5.files import write_bytes
 
 LENET5_PARAMETERS = 61_706
-INPUT_SHAPE = (32, 32, 1)
+INPUT_SHAPE = (28, 28, 1)  # MNIST's pixels, 0-255
+PAD = 2  # 28x28 -> 32x32, the input size LeNet-5 was designed for
+PREDICT_BATCH = 2000  # images per forward pass when scoring: memory only, results are the same
 FIXED_ZIP_TIME = (1980, 1, 1, 0, 0, 0)  # the earliest time a zip entry can carry
 
 
 def build_lenet5() -> keras.Model:
-    """Conv 6@5x5 -> pool -> conv 16@5x5 -> pool -> dense 120 -> 84 -> 10 softmax."""
+    """Scale, pad, then conv 6@5x5 -> pool -> conv 16@5x5 -> pool -> dense 120 -> 84 -> 10 softmax."""
     layers = keras.layers
     # Explicit names: Keras would number them per process (conv2d_2, ...), changing saved files.
     model = keras.Sequential(
         [
-            keras.Input(INPUT_SHAPE, name="image"),
+            keras.Input(INPUT_SHAPE, name="pixels"),
+            layers.Rescaling(1.0 / 255.0, name="scale"),
+            layers.ZeroPadding2D(PAD, name="pad"),
             layers.Conv2D(6, 5, padding="valid", activation="relu", name="conv1"),
             layers.MaxPooling2D(2, strides=2, name="pool1"),
             layers.Conv2D(16, 5, padding="valid", activation="relu", name="conv2"),
@@ -110,7 +119,15 @@ def load_model(path: Path) -> keras.Model:
         raise PipelineError(f"{path}: not a loadable Keras model ({error})") from None
 
 
-def predict_probabilities(model: keras.Model, images: np.ndarray, batch_size: int = 2000) -> np.ndarray:
-    """Softmax outputs for `images`, in batches so memory stays flat."""
-    chunks = [model(images[i : i + batch_size], training=False).numpy() for i in range(0, len(images), batch_size)]
+def as_model_input(images: np.ndarray) -> np.ndarray:
+    """uint8 (N, 28, 28) digits -> float32 (N, 28, 28, 1) pixel values, as the model takes them."""
+    return images.astype(np.float32)[..., np.newaxis]
+
+
+def predict_probabilities(model: keras.Model, images: np.ndarray, batch_size: int = PREDICT_BATCH) -> np.ndarray:
+    """Softmax outputs for uint8 (N, 28, 28) `images`, in batches so memory stays flat."""
+    chunks = [
+        model(as_model_input(images[i : i + batch_size]), training=False).numpy()
+        for i in range(0, len(images), batch_size)
+    ]
     return np.concatenate(chunks) if chunks else np.zeros((0, 10), np.float32)

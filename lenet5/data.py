@@ -1,4 +1,8 @@
-"""The prepared data set: how raw digits become network input, and where the arrays live."""
+"""The prepared data set: MNIST's own uint8 28x28 digits, split, stored as plain .npy files.
+
+Padding to 32x32 and scaling to [0, 1] happen inside the model (lenet5/model.py), so the arrays
+on disk are a quarter of the float32 32x32 size and every consumer sees the same raw pixels.
+"""
 
 from __future__ import annotations
 
@@ -6,17 +10,11 @@ from pathlib import Path
 
 import numpy as np
 
-from stages.atomic import write_npy
-from stages.errors import PipelineError
+from lenet5.errors import PipelineError
+from lenet5.files import write_npy
 
 SPLITS = ("train", "val", "test")
-PAD = 2  # 28x28 -> 32x32, the input size LeNet-5 was designed for
-
-
-def pad_and_scale(images: np.ndarray) -> np.ndarray:
-    """uint8 (N, 28, 28) -> float32 (N, 32, 32, 1) in [0, 1], zero (black) border."""
-    padded = np.pad(images, ((0, 0), (PAD, PAD), (PAD, PAD)))
-    return (padded.astype(np.float32) / np.float32(255.0))[..., np.newaxis]
+IMAGE_SHAPE = (28, 28)  # MNIST's digits, as stored and as the model takes them
 
 
 def split_validation(count: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -34,12 +32,12 @@ def save_split(folder: Path, split: str, images: np.ndarray, labels: np.ndarray)
 
 
 def load_split(folder: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
-    """(images, labels) of a prepared split; a missing file is an error naming it."""
+    """(uint8 images (N, 28, 28), uint8 labels (N,)) of a prepared split; missing files are named."""
     paths = [folder / f"{split}_images.npy", folder / f"{split}_labels.npy"]
     for path in paths:
         if not path.is_file():
             raise PipelineError(f"{path}: missing; run `dvc repro` to prepare the data")
     images, labels = (np.load(path, allow_pickle=False) for path in paths)
-    if images.ndim != 4 or images.shape[1:] != (32, 32, 1) or len(images) != len(labels):
-        raise PipelineError(f"{paths[0]}: shape {images.shape} does not fit {len(labels)} labels of 32x32x1 images")
+    if images.dtype != np.uint8 or images.shape[1:] != IMAGE_SHAPE or len(images) != len(labels):
+        raise PipelineError(f"{paths[0]}: {images.dtype} {images.shape} is not {len(labels)} uint8 28x28 images")
     return images, labels

@@ -1,4 +1,4 @@
-"""Scores of predicted probabilities against labels, shared by train, evaluate and plot."""
+"""Scores of predicted probabilities against labels: loss, accuracy, confusion matrix, per digit."""
 
 from __future__ import annotations
 
@@ -23,13 +23,15 @@ def confusion_matrix(actual: np.ndarray, predicted: np.ndarray) -> np.ndarray:
 
 
 def per_class_scores(counts: np.ndarray) -> dict[str, dict[str, float]]:
-    """Precision, recall and F1 of each digit from a confusion matrix (0 where undefined)."""
+    """Precision, recall and F1 of each digit, and their unweighted mean as "macro" (0 where undefined)."""
     hits = np.diag(counts).astype(np.float64)
     precision = np.divide(hits, counts.sum(axis=0), out=np.zeros(CLASSES), where=counts.sum(axis=0) > 0)
     recall = np.divide(hits, counts.sum(axis=1), out=np.zeros(CLASSES), where=counts.sum(axis=1) > 0)
     both = precision + recall
     f1 = np.divide(2 * precision * recall, both, out=np.zeros(CLASSES), where=both > 0)
-    return {
+    scores = {
         str(digit): {"precision": round(p, 6), "recall": round(r, 6), "f1": round(f, 6)}
         for digit, (p, r, f) in enumerate(zip(precision, recall, f1, strict=True))
     }
+    macro = {"precision": precision.mean(), "recall": recall.mean(), "f1": f1.mean()}
+    return scores | {"macro": {name: round(float(value), 6) for name, value in macro.items()}}

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from stages.atomic import FILE_MODE, atomic_path, write_json, write_text
+from lenet5.files import FILE_MODE, atomic_path, write_json, write_text
 
 
 def test_write_replaces_the_whole_file_with_a_normal_mode(tmp_path: Path) -> None:

@@ -1,0 +1,289 @@
+"""Typed settings: params.yaml (the experiment's knobs) and data/sources.yaml (where MNIST comes from).
+
+Both are read with ruamel.yaml's YAML 1.2 rules, exactly as DVC reads them (`1e-3` is a number,
+`yes` is a string), so the pipeline and `dvc params diff` always agree on a value. Each section
+becomes a frozen dataclass: functions take the typed config, never a dict. Every value is checked
+once, here, and every problem is reported in the same run, one line each with its line number.
+
+Frozen dataclasses rather than pydantic: the rules are ranges and choices with messages in this
+project's one-line format, and pydantic's lax mode would accept `"3"` for an integer that DVC
+shows as a string.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import math
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from lenet5.errors import PipelineError
+
+PARAMS_FILE = Path("params.yaml")
+MNIST_TRAIN_IMAGES = 60_000
+# params.yaml is a page of settings: anything far larger, deeper or self-referencing is hostile.
+MAX_YAML_BYTES = 64 * 1024
+MAX_YAML_DEPTH = 8
+
+Rule = Callable[[Any], Any]  # returns the checked value, or raises ValueError("expected ...")
+
+
+def setting(rule: Rule) -> Any:
+    """A dataclass field checked by `rule` when the file is loaded."""
+    return field(metadata={"rule": rule})
+
+
+def integer(low: int, high: int) -> Rule:
+    def check(value: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise ValueError(f"expected an integer from {low} to {high}")
+        return int(value)
+
+    return check
+
+
+def number(low: float, high: float, *, low_open: bool = False, high_open: bool = False) -> Rule:
+    interval = f"{'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
+
+    def check(value: Any) -> float:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+        if (
+            not ok
+            or not (low < value if low_open else low <= value)
+            or not (value < high if high_open else value <= high)
+        ):
+            raise ValueError(f"expected a number in {interval}")
+        return float(value)
+
+    return check
+
+
+def choice(*allowed: str) -> Rule:
+    def check(value: Any) -> str:
+        if value not in allowed:
+            raise ValueError(f"expected one of {', '.join(allowed)}")
+        return str(value)
+
+    return check
+
+
+def url_list(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str) and re.match(r"^(https?|file)://", v) for v in value):
+        raise ValueError("expected a list of http(s):// or file:// base URLs")
+    return tuple(value)
+
+
+@dataclass(frozen=True)
+class PrepareConfig:
+    validation_size: float = setting(number(0, 1, low_open=True, high_open=True))  # fraction held out
+    seed: int = setting(integer(0, 2**31 - 1))  # seed of the train/validation split
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    seed: int = setting(integer(0, 2**31 - 1))  # weights, shuffling and augmentation
+    epochs: int = setting(integer(1, 1000))  # passes over the training split
+    batch_size: int = setting(integer(1, MNIST_TRAIN_IMAGES))  # images per step
+    optimizer: str = setting(choice("adam", "adamw", "sgd", "rmsprop"))  # sgd: Nesterov, momentum 0.9
+    learning_rate: float = setting(number(0, 1, low_open=True))  # peak learning rate
+    lr_schedule: str = setting(choice("constant", "warmup_cosine"))  # warmup_cosine: linear up, cosine to 0
+    warmup_epochs: float = setting(number(0, 1000))  # length of the warm-up, fractions allowed
+    weight_decay: float = setting(number(0, 1, high_open=True))  # decoupled weight decay, 0 for none
+    augment_max_shift: float = setting(number(0, 8))  # random shift of each training image, pixels
+    augment_max_rotation: float = setting(number(0, 45))  # random rotation of each training image, degrees
+    threads: int = setting(integer(0, 256))  # TensorFlow intra-op threads, 0 for all cores
+
+
+@dataclass(frozen=True)
+class PlotConfig:
+    misclassified_max: int = setting(integer(1, 100))  # digits shown in misclassified.png
+    dpi: int = setting(integer(50, 300))  # resolution of the PNGs
+
+
+@dataclass(frozen=True)
+class Params:
+    """params.yaml: one typed section per stage that has settings."""
+
+    prepare: PrepareConfig
+    train: TrainConfig
+    plot: PlotConfig
+
+
+@dataclass(frozen=True)
+class MnistFile:
+    sha256: str  # of the decompressed bytes: the same for every correct copy, however gzipped
+    size: int  # decompressed bytes: decompression stops past it
+
+
+@dataclass(frozen=True)
+class Sources:
+    """data/sources.yaml: the public mirrors and what a genuine copy of each file is."""
+
+    mirrors: tuple[str, ...] = setting(url_list)  # base URLs, tried after $MNIST_MIRROR
+    timeout_seconds: float = setting(number(0, 600, low_open=True))  # a stalled transfer is abandoned
+    files: Mapping[str, MnistFile] = setting(lambda value: _mnist_files(value))  # sha256 and size of each
+
+
+Section = TypeVar("Section")
+
+# The four files every MNIST mirror serves (as NAME.gz), by their decompressed names.
+MNIST_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+MAX_MNIST_FILE_BYTES = 100_000_000  # the largest, train-images, is 47,040,016
+
+
+class Document:
+    """A YAML file's values (read as DVC reads them) and where each key stands, for messages."""
+
+    def __init__(self, path: Path) -> None:
+        from ruamel.yaml import YAML
+        from ruamel.yaml.error import YAMLError
+
+        self.path = path
+        try:
+            size = path.stat().st_size
+            if size > MAX_YAML_BYTES:
+                raise PipelineError(f"{path}: {size:,} bytes; a settings file may be at most {MAX_YAML_BYTES:,}")
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise PipelineError(f"{path}: not found") from None
+        except (OSError, UnicodeDecodeError) as error:
+            raise PipelineError(f"{path}: cannot read ({error})") from None
+        try:
+            self._refuse_hostile_structure(YAML(typ="safe", pure=True).parse(text))
+            # Values exactly as DVC loads them (its parse_yaml uses typ="safe"); positions from
+            # the round-trip loader, which keeps each key's line.
+            self.values = YAML(typ="safe").load(text)
+            self._positions = YAML(typ="rt").load(text)
+        except YAMLError as error:
+            mark = getattr(error, "problem_mark", None)
+            where = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
+            problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+            raise PipelineError(f"{path}{where}: not valid YAML ({problem})") from None
+
+    def _refuse_hostile_structure(self, events: Any) -> None:
+        """Anchors and aliases (the "billion laughs" expansion) and deep nesting, before building anything."""
+        depth = 0
+        for event in events:
+            kind = type(event).__name__
+            line = event.start_mark.line + 1
+            if kind == "AliasEvent" or getattr(event, "anchor", None):
+                raise PipelineError(f"{self.path}:{line}: YAML anchors and aliases are not allowed here")
+            depth += kind in ("MappingStartEvent", "SequenceStartEvent")
+            depth -= kind in ("MappingEndEvent", "SequenceEndEvent")
+            if depth > MAX_YAML_DEPTH:
+                raise PipelineError(f"{self.path}:{line}: nested deeper than {MAX_YAML_DEPTH} levels")
+
+    def where(self, *keys: str) -> str:
+        """`path:line` of the deepest of `keys` that exists, for an error message."""
+        node, line = self._positions, None
+        for key in keys:
+            if not hasattr(node, "lc") or not isinstance(node, dict) or key not in node:
+                break
+            line = node.lc.key(key)[0] + 1
+            node = node[key]
+        return f"{self.path}:{line}" if line else str(self.path)
+
+
+def _closest(key: str, known: list[str]) -> str | None:
+    close = difflib.get_close_matches(key, known, n=1)
+    return close[0] if close else None
+
+
+def _unknown_key(keys: tuple[str, ...], key: str, known: list[str]) -> str:
+    close = _closest(key, known)
+    name = ".".join([*keys, key])
+    hint = f"did you mean {'.'.join([*keys, close])}?" if close else f"known keys: {', '.join(known)}"
+    return f"{name}: unknown key; {hint}"
+
+
+def _checked(cls: type[Section], values: Any, doc: Document, keys: tuple[str, ...], problems: list[str]) -> Any:
+    """Build `cls` from a mapping, adding one message per bad, unknown or missing key to `problems`."""
+    name = ".".join(keys)
+    specs = dataclasses.fields(cls)  # type: ignore[arg-type]
+    known = [spec.name for spec in specs]
+    if not isinstance(values, dict):
+        problems.append(f"{doc.where(*keys)}: {name or 'the file'}: expected a mapping with keys {', '.join(known)}")
+        return None
+    start = len(problems)
+    suggested = set()
+    for key in map(str, values):
+        if key not in known:
+            problems.append(f"{doc.where(*keys, key)}: {_unknown_key(keys, key, known)}")
+            suggested.add(_closest(key, known))
+    checked: dict[str, Any] = {}
+    for spec in specs:
+        full = ".".join([*keys, spec.name])
+        if spec.name in suggested and spec.name not in values:
+            continue  # a misspelling of it was reported, with the right name
+        if spec.name not in values:
+            problems.append(f"{doc.where(*keys)}: {full}: missing")
+            continue
+        value = values[spec.name]
+        rule = spec.metadata.get("rule")
+        try:
+            checked[spec.name] = (
+                rule(value) if rule else _checked(SECTIONS[spec.name], value, doc, (spec.name,), problems)
+            )
+        except ValueError as error:
+            problems.append(f"{doc.where(*keys, spec.name)}: {full}: {value!r} is not allowed; {error}")
+    return cls(**checked) if len(problems) == start else None
+
+
+SECTIONS: dict[str, type] = {"prepare": PrepareConfig, "train": TrainConfig, "plot": PlotConfig}
+
+
+def load_params(path: Path = PARAMS_FILE) -> Params:
+    """Every section of params.yaml, checked; all problems raised together."""
+    doc, problems = Document(path), []
+    params = _checked(Params, doc.values, doc, (), problems)
+    if params is not None:
+        problems += _cross_checks(params, doc)
+    raise_if(problems)
+    return params
+
+
+def _cross_checks(params: Params, doc: Document) -> list[str]:
+    problems = []
+    train = params.train
+    if train.warmup_epochs >= train.epochs:
+        problems.append(
+            f"{doc.where('train', 'warmup_epochs')}: train.warmup_epochs: {train.warmup_epochs!r} is not allowed; "
+            f"expected fewer than train.epochs ({train.epochs})"
+        )
+    train_images = MNIST_TRAIN_IMAGES - round(MNIST_TRAIN_IMAGES * params.prepare.validation_size)
+    if train.batch_size > train_images:
+        problems.append(
+            f"{doc.where('train', 'batch_size')}: train.batch_size: {train.batch_size} is not allowed; expected at "
+            f"most the {train_images} training images left after prepare.validation_size"
+        )
+    return problems
+
+
+def _mnist_files(value: Any) -> dict[str, MnistFile]:
+    if not isinstance(value, dict) or set(value) != set(MNIST_FILES):
+        raise ValueError(f"expected exactly the keys {', '.join(MNIST_FILES)}")
+    files = {}
+    for name, entry in value.items():
+        if not isinstance(entry, dict) or set(entry) != {"sha256", "size"}:
+            raise ValueError(f"expected {name} to have exactly sha256 and size")
+        if not isinstance(entry["sha256"], str) or not re.fullmatch(r"[0-9a-f]{64}", entry["sha256"]):
+            raise ValueError(f"expected {name}.sha256 to be a lowercase hex SHA-256")
+        files[name] = MnistFile(entry["sha256"], integer(1, MAX_MNIST_FILE_BYTES)(entry["size"]))
+    return files
+
+
+def load_sources(path: Path) -> Sources:
+    """data/sources.yaml, checked; all problems raised together."""
+    doc, problems = Document(path), []
+    sources = _checked(Sources, doc.values, doc, (), problems)
+    raise_if(problems)
+    return sources
+
+
+def raise_if(problems: list[str]) -> None:
+    if problems:
+        raise PipelineError(*problems)

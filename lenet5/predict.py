@@ -1,0 +1,95 @@
+"""Classify your own pictures of digits with the trained model.
+
+Any PNG, JPEG, GIF, BMP or WebP of any size, dark-on-light or light-on-dark, is turned into the
+28x28 light-on-dark frame MNIST's digits come in (lenet5/digits.py), which the model takes as it
+is. Prints one line per file: the digit and the model's probability for it; `--json` prints a
+JSON list instead. A file that cannot be read as an image gets a one-line error naming it on
+stderr, the other files are still classified, and the exit status is then 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from lenet5.errors import EXIT_ERROR, PipelineError, run_command
+
+MODEL_ENV = "LENET5_MODEL"
+DEFAULT_MODEL = Path("models/lenet5.keras")
+
+
+def classify(model_path: Path, paths: list[Path]) -> list[dict[str, Any]]:
+    """One result per path, in order: {"file", "digit", "probability", "probabilities"} or {"file", "error"}."""
+    import numpy as np
+
+    from lenet5.digits import read_digit
+
+    results: list[dict[str, Any]] = []
+    frames = []
+    for path in paths:
+        try:
+            frames.append(read_digit(path))
+            results.append({"file": str(path)})
+        except PipelineError as error:
+            results.append({"file": str(path), "error": str(error)})
+    readable = [result for result in results if "error" not in result]
+    if readable:
+        # TensorFlow is imported only now: `--help` and unreadable files answer at once.
+        from lenet5.model import load_model, predict_probabilities
+
+        probabilities = predict_probabilities(load_model(model_path), np.stack(frames))
+        for result, row in zip(readable, probabilities, strict=True):
+            digit = int(np.argmax(row))
+            result.update(
+                digit=digit,
+                probability=round(float(row[digit]), 6),
+                probabilities=[round(float(p), 6) for p in row],
+            )
+    return results
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="lenet5-predict", description=__doc__.split("\n")[0])
+    parser.add_argument("images", nargs="+", type=Path, help="image files (PNG, JPEG, GIF, BMP, WebP)")
+    parser.add_argument(
+        "--model",
+        type=Path,
+        default=Path(os.environ.get(MODEL_ENV, DEFAULT_MODEL)),
+        help=f"trained model (default: ${MODEL_ENV}, else {DEFAULT_MODEL} in the current folder)",
+    )
+    parser.add_argument("--json", action="store_true", help="print a JSON list instead of one line per file")
+    return parser.parse_args(argv)
+
+
+def run(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    if not args.model.is_file():
+        raise PipelineError(
+            f"{args.model}: no trained model there; pass --model PATH (or set {MODEL_ENV}), "
+            "or run `dvc repro` / `dvc pull` in the project"
+        )
+    results = classify(args.model, args.images)
+    for result in results:
+        if "error" in result:
+            print(f"lenet5-predict: error: {result['error']}", file=sys.stderr)
+    if args.json:
+        print(json.dumps(results, indent=2))
+    else:
+        for result in results:
+            if "error" not in result:
+                print(f"{result['file']}: {result['digit']} (probability {result['probability']:.4f})")
+    if any("error" in result for result in results):
+        sys.exit(EXIT_ERROR)
+
+
+def main() -> None:
+    """The `lenet5-predict` console command."""
+    run_command("lenet5-predict", run)
+
+
+if __name__ == "__main__":
+    main()

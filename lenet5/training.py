@@ -1,0 +1,234 @@
+"""Training LeNet-5 with Keras `fit`: optimizer and schedule, a seeded input pipeline, exact resume.
+
+The input pipeline is a `tf.data` graph: each epoch's order and each batch's augmentation are
+drawn from seeds derived from (train.seed, epoch, step), never from hidden state, so an epoch is
+the same whether training ran straight through or resumed from a checkpoint. `fit` runs a whole
+epoch per call into the graph (`steps_per_execution`), so Python is entered once per epoch.
+A checkpoint after every epoch holds the weights, the optimizer's state and the history so far.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from lenet5.config import TrainConfig
+from lenet5.files import atomic_path
+from lenet5.model import PREDICT_BATCH, as_model_input
+
+OPTIMIZERS = {
+    "adam": keras.optimizers.Adam,
+    "adamw": keras.optimizers.AdamW,
+    "sgd": lambda **kw: keras.optimizers.SGD(momentum=0.9, nesterov=True, **kw),
+    "rmsprop": keras.optimizers.RMSprop,
+}
+STEP_SEED_STRIDE = 1_000_000  # more steps than any epoch has: (epoch, step) -> one seed
+
+
+def steps_per_epoch(config: TrainConfig, count: int) -> int:
+    return math.ceil(count / config.batch_size)
+
+
+def make_optimizer(config: TrainConfig, steps: int) -> keras.optimizers.Optimizer:
+    """The optimizer of `train.optimizer` with its learning-rate schedule over `steps` per epoch."""
+    total = config.epochs * steps
+    warmup = min(round(config.warmup_epochs * steps), total - 1)
+    rate: float | keras.optimizers.schedules.LearningRateSchedule
+    if config.lr_schedule == "constant":
+        rate = config.learning_rate
+    elif warmup == 0:
+        rate = keras.optimizers.schedules.CosineDecay(config.learning_rate, decay_steps=total)
+    else:
+        rate = keras.optimizers.schedules.CosineDecay(
+            0.0, decay_steps=total - warmup, warmup_target=config.learning_rate, warmup_steps=warmup
+        )
+    return OPTIMIZERS[config.optimizer](learning_rate=rate, weight_decay=config.weight_decay or None)
+
+
+def epoch_order(count: int, seed: int, epoch: tf.Tensor | int) -> tf.Tensor:
+    """The shuffled order of the training images in `epoch` (0-based)."""
+    seeds = tf.stack([tf.cast(seed, tf.int64), tf.cast(epoch, tf.int64)])
+    return tf.random.experimental.stateless_shuffle(tf.range(count), seed=seeds)
+
+
+def augment(images: tf.Tensor, seed: tf.Tensor, max_shift: float, max_rotation: float) -> tf.Tensor:
+    """Shift each image by up to `max_shift` pixels and rotate it by up to `max_rotation` degrees."""
+    count = tf.shape(images)[0]
+    draws = tf.random.stateless_uniform([count, 3], seed=seed, minval=-1.0, maxval=1.0)
+    angle = draws[:, 0] * (max_rotation * math.pi / 180.0)
+    shift_x, shift_y = draws[:, 1] * max_shift, draws[:, 2] * max_shift
+    cos, sin = tf.cos(angle), tf.sin(angle)
+    center = (float(images.shape[2]) - 1.0) / 2.0  # images are square
+    zeros = tf.zeros_like(angle)
+    # Maps each output pixel to the input pixel it samples: rotate about the centre, then shift.
+    transforms = tf.stack(
+        [
+            cos,
+            -sin,
+            center - cos * center + sin * center - shift_x,
+            sin,
+            cos,
+            center - sin * center - cos * center - shift_y,
+            zeros,
+            zeros,
+        ],
+        axis=1,
+    )
+    return tf.raw_ops.ImageProjectiveTransformV3(
+        images=images,
+        transforms=transforms,
+        output_shape=tf.shape(images)[1:3],
+        fill_value=0.0,
+        interpolation="BILINEAR",
+        fill_mode="CONSTANT",
+    )
+
+
+def training_batches(images: np.ndarray, labels: np.ndarray, config: TrainConfig, first_epoch: int) -> tf.data.Dataset:
+    """Every batch of epochs `first_epoch`..`epochs - 1`, shuffled and augmented, as one stream."""
+    pixels, digits = tf.constant(images), tf.constant(labels.astype(np.int32))
+    count, augmenting = len(labels), bool(config.augment_max_shift or config.augment_max_rotation)
+
+    def batch(epoch: tf.Tensor, step: tf.Tensor, indices: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        x = tf.cast(tf.gather(pixels, indices), tf.float32)[..., tf.newaxis]
+        if augmenting:
+            seed = tf.stack([tf.cast(config.seed, tf.int64), epoch * STEP_SEED_STRIDE + step])
+            x = augment(x, seed, config.augment_max_shift, config.augment_max_rotation)
+        return x, tf.gather(digits, indices)
+
+    def epoch_batches(epoch: tf.Tensor) -> tf.data.Dataset:
+        order = tf.data.Dataset.from_tensor_slices(epoch_order(count, config.seed, epoch))
+        return order.batch(config.batch_size).enumerate().map(lambda step, indices: batch(epoch, step, indices))
+
+    epochs = tf.data.Dataset.range(first_epoch, config.epochs)
+    # prefetch: the next batch is gathered and augmented while the current one trains.
+    return epochs.flat_map(epoch_batches).prefetch(2)
+
+
+def fingerprint(config: TrainConfig, *arrays: np.ndarray) -> str:
+    """Identifies a training run's inputs: a checkpoint is only resumed by the same run."""
+    digest = hashlib.sha256(json.dumps(asdict(config), sort_keys=True).encode())
+    for array in arrays:
+        digest.update(np.ascontiguousarray(array).data)
+    return digest.hexdigest()
+
+
+class EpochCheckpoint(keras.callbacks.Callback):
+    """Saves weights, optimizer state and history after every epoch, atomically, for exact resume."""
+
+    def __init__(self, path: Path, run_id: str, history: list[dict[str, float]]) -> None:
+        super().__init__()
+        self.path, self.run_id, self.history = path, run_id, history
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        arrays = {f"model_{i}": w for i, w in enumerate(self.model.get_weights())}
+        optimizer_variables = self.model.optimizer.variables
+        arrays |= {f"optimizer_{i}": keras.ops.convert_to_numpy(v) for i, v in enumerate(optimizer_variables)}
+        state = {"fingerprint": self.run_id, "history": self.history}
+        with atomic_path(self.path) as tmp, open(tmp, "wb") as handle:
+            np.savez(handle, state=np.array(json.dumps(state)), **arrays)
+
+
+def resume(path: Path, model: keras.Model, run_id: str) -> list[dict[str, float]]:
+    """Restore weights and optimizer state from `path` if it holds this run; the history so far."""
+    try:
+        with np.load(path, allow_pickle=False) as saved:
+            arrays = {name: saved[name] for name in saved.files}
+    except (OSError, ValueError):
+        return []
+    state = json.loads(str(arrays.pop("state")))
+    if state.get("fingerprint") != run_id:
+        return []
+    model.set_weights([arrays[f"model_{i}"] for i in range(len(model.weights))])
+    model.optimizer.build(model.trainable_variables)
+    for i, variable in enumerate(model.optimizer.variables):
+        variable.assign(arrays[f"optimizer_{i}"])
+    return list(state["history"])
+
+
+def fit(
+    model: keras.Model,
+    config: TrainConfig,
+    train: tuple[np.ndarray, np.ndarray],
+    validation: tuple[np.ndarray, np.ndarray],
+    *,
+    checkpoint: Path | None = None,
+    callbacks: Sequence[keras.callbacks.Callback] = (),
+) -> list[dict[str, float]]:
+    """Train `model` for `config.epochs`, resuming from `checkpoint` if it holds this run.
+
+    Returns one row per epoch: loss, accuracy, val_loss, val_accuracy, learning_rate. After a
+    resume, each callback's `on_epoch_end` first receives the rows of the epochs already done,
+    so loggers show the whole run.
+    """
+    steps = steps_per_epoch(config, len(train[1]))
+    model.compile(
+        optimizer=make_optimizer(config, steps),
+        loss=keras.losses.SparseCategoricalCrossentropy(),
+        metrics=["accuracy"],
+        steps_per_execution=steps,
+    )
+    run_id = fingerprint(config, *train, *validation)
+    history = resume(checkpoint, model, run_id) if checkpoint is not None else []
+    for epoch, row in enumerate(history):
+        for callback in callbacks:
+            callback.on_epoch_end(epoch, dict(row))
+
+    def record(_: int, logs: dict[str, Any]) -> None:
+        # Into the logs every later callback sees (it is one dict), so loggers show the schedule.
+        logs["learning_rate"] = float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))
+        history.append({key: float(value) for key, value in logs.items()})
+
+    saving = [EpochCheckpoint(checkpoint, run_id, history)] if checkpoint is not None else []
+    if len(history) < config.epochs:
+        model.fit(
+            training_batches(*train, config, len(history)),
+            epochs=config.epochs,
+            initial_epoch=len(history),
+            steps_per_epoch=steps,
+            validation_data=tf.data.Dataset.from_tensor_slices(
+                (as_model_input(validation[0]), validation[1].astype(np.int32))
+            ).batch(PREDICT_BATCH),
+            callbacks=[keras.callbacks.LambdaCallback(on_epoch_end=record), *saving, *callbacks],
+            shuffle=False,  # the input pipeline shuffles, seeded per epoch
+            verbose=0,
+        )
+    return history
+
+
+class Progress(keras.callbacks.Callback):
+    """Prints one line per epoch and keeps each epoch's wall time (validation included)."""
+
+    def __init__(self, epochs: int, prefix: str = "train") -> None:
+        super().__init__()
+        self.epochs, self.prefix = epochs, prefix
+        self.seconds: list[float] = []
+        self.replayed = 0  # epochs a resumed run had already done
+        self._started: float | None = None
+
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        if self._started is None and self.replayed:
+            print(f"{self.prefix}: resuming from the checkpoint after epoch {self.replayed}", flush=True)
+        self._started = time.perf_counter()
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        if self._started is None:  # an epoch done before a resume, replayed: nothing to time or print
+            self.replayed += 1
+            return
+        self.seconds.append(time.perf_counter() - self._started)
+        row = logs or {}
+        print(
+            f"{self.prefix}: epoch {epoch + 1}/{self.epochs} loss {row['loss']:.4f} acc {row['accuracy']:.4f} "
+            f"val_loss {row['val_loss']:.4f} val_acc {row['val_accuracy']:.4f} ({self.seconds[-1]:.1f} s)",
+            flush=True,
+        )

@@ -1,0 +1,142 @@
+"""params.yaml and data/sources.yaml: read as DVC reads YAML 1.2, every bad value reported at once."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from lenet5.config import TrainConfig, load_params, load_sources
+from lenet5.errors import PipelineError
+from tests.conftest import ROOT
+
+DEFAULTS = yaml.safe_load((ROOT / "params.yaml").read_text())
+
+
+def write(tmp_path: Path, params: dict[str, Any]) -> Path:
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(params, sort_keys=False))
+    return path
+
+
+def with_value(tmp_path: Path, section: str, key: str, value: Any) -> Path:
+    params = copy.deepcopy(DEFAULTS)
+    params[section][key] = value
+    return write(tmp_path, params)
+
+
+def problems(path: Path) -> tuple[str, ...]:
+    with pytest.raises(PipelineError) as error:
+        load_params(path)
+    return error.value.problems
+
+
+def test_project_params_are_valid_typed_and_frozen() -> None:
+    params = load_params(ROOT / "params.yaml")
+    assert isinstance(params.train, TrainConfig)
+    assert params.train.epochs == DEFAULTS["train"]["epochs"]
+    assert isinstance(params.train.learning_rate, float)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        params.train.epochs = 3  # type: ignore[misc]
+    sources = load_sources(ROOT / "data/sources.yaml")
+    assert sources.files["train-images-idx3-ubyte"].size == 47_040_016
+
+
+@pytest.mark.parametrize("text", ["1e-3", "5E-4", ".001", "0.001"])
+def test_yaml_1_2_numbers_are_numbers(tmp_path: Path, text: str) -> None:
+    """PyYAML (YAML 1.1) reads `1e-3` as a string; DVC and this project read it as 0.001."""
+    path = with_value(tmp_path, "train", "learning_rate", 0.5)
+    path.write_text(path.read_text().replace("learning_rate: 0.5", f"learning_rate: {text}"))
+    assert load_params(path).train.learning_rate == float(text)
+
+
+@pytest.mark.parametrize(
+    ("section", "key", "value", "message"),
+    [
+        ("train", "epochs", 0, "train.epochs: 0 is not allowed; expected an integer from 1 to 1000"),
+        ("train", "epochs", 2.5, "train.epochs: 2.5 is not allowed"),
+        ("train", "epochs", True, "train.epochs: True is not allowed"),
+        ("train", "batch_size", 54001, "train.batch_size: 54001 is not allowed; expected at most the 54000"),
+        ("prepare", "validation_size", 1.0, "prepare.validation_size: 1.0 is not allowed; expected a number in (0, 1)"),
+        ("prepare", "validation_size", "10%", "prepare.validation_size: '10%' is not allowed"),
+        ("train", "optimizer", "adamax", "train.optimizer: 'adamax' is not allowed; expected one of adam, adamw"),
+        ("train", "learning_rate", float("nan"), "train.learning_rate: nan is not allowed"),
+        ("train", "lr_schedule", "cosine", "train.lr_schedule: 'cosine' is not allowed"),
+        ("train", "warmup_epochs", 20, "train.warmup_epochs: 20.0 is not allowed; expected fewer than train.epochs"),
+        ("plot", "dpi", 10, "plot.dpi: 10 is not allowed; expected an integer from 50 to 300"),
+    ],
+)
+def test_bad_values_are_refused_with_their_line(
+    tmp_path: Path, section: str, key: str, value: Any, message: str
+) -> None:
+    path = with_value(tmp_path, section, key, value)
+    line = 1 + next(i for i, text in enumerate(path.read_text().splitlines()) if text.strip().startswith(f"{key}:"))
+    (problem,) = problems(path)
+    assert problem.startswith(f"{path}:{line}: {message}"), problem
+
+
+def test_every_bad_value_is_reported_in_one_run(tmp_path: Path) -> None:
+    params = copy.deepcopy(DEFAULTS)
+    params["prepare"]["seed"] = -1
+    params["train"]["epoch"] = params["train"].pop("epochs")
+    params["train"]["batch_size"] = 0
+    params["plot"]["dpi"] = "high"
+    found = problems(write(tmp_path, params))
+    assert len(found) == 4, found
+    assert [p.split(": ", 2)[1] for p in found] == ["prepare.seed", "train.epoch", "train.batch_size", "plot.dpi"]
+    assert f"{tmp_path}/params.yaml:" in found[0]
+    assert found[1].endswith("train.epoch: unknown key; did you mean train.epochs?")  # and no "epochs: missing"
+
+
+def test_unknown_section_and_missing_key(tmp_path: Path) -> None:
+    params = copy.deepcopy(DEFAULTS)
+    params["trian"] = params.pop("train")
+    assert problems(write(tmp_path, params))[0].endswith("trian: unknown key; did you mean train?")
+    params = copy.deepcopy(DEFAULTS)
+    del params["train"]["seed"]
+    assert problems(write(tmp_path, params)) == (f"{tmp_path}/params.yaml:4: train.seed: missing",)
+
+
+def test_file_errors(tmp_path: Path) -> None:
+    with pytest.raises(PipelineError, match="nope.yaml: not found"):
+        load_params(tmp_path / "nope.yaml")
+    (tmp_path / "bad.yaml").write_text("train:\n  epochs: [unclosed\n")
+    with pytest.raises(PipelineError, match=r"bad.yaml:3:1: not valid YAML \(expected ',' or ']'"):
+        load_params(tmp_path / "bad.yaml")
+    (tmp_path / "list.yaml").write_text("- 1\n")
+    with pytest.raises(PipelineError, match="list.yaml: the file: expected a mapping with keys prepare, train, plot"):
+        load_params(tmp_path / "list.yaml")
+
+
+def test_hostile_yaml_is_refused_before_it_is_built(tmp_path: Path) -> None:
+    """Aliases that would expand to 10^9 strings, deep nesting, a huge file: each refused at once."""
+    laughs = ["a: &a ['lol', 'lol', 'lol', 'lol', 'lol', 'lol', 'lol', 'lol', 'lol', 'lol']"]
+    laughs += [f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join(['*' + chr(97 + i)] * 10)}]" for i in range(8)]
+    (tmp_path / "laughs.yaml").write_text("\n".join(laughs) + "\n")
+    with pytest.raises(PipelineError, match=r"laughs.yaml:1: YAML anchors and aliases are not allowed here"):
+        load_params(tmp_path / "laughs.yaml")
+    (tmp_path / "deep.yaml").write_text("a: " + "[" * 5000 + "]" * 5000 + "\n")
+    with pytest.raises(PipelineError, match=r"deep.yaml:1: nested deeper than 8 levels"):
+        load_params(tmp_path / "deep.yaml")
+    (tmp_path / "huge.yaml").write_text("# filler\n" * 100_000)
+    with pytest.raises(PipelineError, match=r"huge.yaml: 900,000 bytes; a settings file may be at most 65,536"):
+        load_params(tmp_path / "huge.yaml")
+
+
+def test_sources_are_checked(tmp_path: Path) -> None:
+    sources = yaml.safe_load((ROOT / "data/sources.yaml").read_text())
+    sources["mirrors"] = ["ftp://x/"]
+    sources["files"]["t10k-labels-idx1-ubyte"]["sha256"] = "abc"
+    path = tmp_path / "sources.yaml"
+    path.write_text(yaml.safe_dump(sources))
+    with pytest.raises(PipelineError) as error:
+        load_sources(path)
+    assert [p.split(": ", 1)[1] for p in error.value.problems] == [
+        "mirrors: ['ftp://x/'] is not allowed; expected a list of http(s):// or file:// base URLs",
+        error.value.problems[1].split(": ", 1)[1],
+    ]
+    assert "expected t10k-labels-idx1-ubyte.sha256 to be a lowercase hex SHA-256" in error.value.problems[1]
