@@ -38,9 +38,13 @@ browser:
 test: setup browser
 	$(BIN)/python -m pytest
 
+# Python 3.11+ (the workflow checkers need it): code style, the lock against pyproject.toml, and the
+# CI workflow offline against GitHub's schema and zizmor's security audits.
 lint: setup
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
 	$(UV) lock --check --quiet --python $(PYTHON)
+	$(BIN)/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
+	$(BIN)/zizmor --offline --min-severity medium .github/workflows
 
 bench: setup
 	$(BIN)/python -m bench.train_speed
