@@ -13,9 +13,12 @@ export PATH := $(abspath $(BIN)):$(PATH)
 
 .PHONY: setup pipeline test lint bench browser
 
+# With the interpreter's own pip when it has one (2 s); else a venv that brings pip (5 s).
 .uv/bin/uv:
-	$(PYTHON) -m venv .uv
-	.uv/bin/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+	$(PYTHON) -m venv --without-pip .uv && \
+	  $(PYTHON) -m pip --python .uv/bin/python install --quiet --disable-pip-version-check uv==$(UV_VERSION) || \
+	  { rm -rf .uv && $(PYTHON) -m venv .uv && \
+	    .uv/bin/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION); }
 
 setup: $(UV)
 	$(UV) sync --locked --quiet --python $(PYTHON)
