@@ -1,6 +1,8 @@
 # One command each: `make pipeline` sets up and runs the whole pipeline, `make test` the tests.
 # `make setup` installs exactly uv.lock into .venv (and nothing else); both call it.
 PYTHON ?= python3
+# The TensorFlow build: cpu, or gpu for the CUDA build (`make pipeline DEVICE=gpu`).
+DEVICE ?= cpu
 UV_VERSION := 0.13.9
 VENV := .venv
 BIN := $(VENV)/bin
@@ -21,7 +23,8 @@ export PATH := $(abspath $(BIN)):$(PATH)
 	    .uv/bin/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION); }
 
 setup: $(UV)
-	$(UV) sync --locked --quiet --python $(PYTHON)
+	@case "$(DEVICE)" in cpu|gpu) ;; *) echo "DEVICE=$(DEVICE): expected cpu or gpu" >&2; exit 2;; esac
+	$(UV) sync --locked --quiet --python $(PYTHON) --extra $(DEVICE)
 	@# The page template that lets `dvc plots show/diff` pages draw offline, set in the local
 	@# (git-ignored) config: a clone set up without make keeps DVC's own online template.
 	$(BIN)/python -m tools.offline_plots_template --out .dvc/offline_plots.html

@@ -73,7 +73,7 @@ def run_case(case: str, max_epochs: int) -> dict[str, Any]:
     import tensorflow as tf
 
     from lenet5.model import as_model_input, build_lenet5, configure_tensorflow
-    from lenet5.training import fit
+    from lenet5.training import fit, make_strategy
 
     config = load_params().train
     x, y = load_split(DATA, "train")
@@ -101,7 +101,10 @@ def run_case(case: str, max_epochs: int) -> dict[str, Any]:
         model.fit(as_model_input(x), y, batch_size=batch_size, epochs=max_epochs, callbacks=[clock], verbose=0)
         samples = len(y)
     else:
-        fit(model, config, (x, y), validation, callbacks=[clock])
+        with make_strategy(config.distribute).scope():  # as the train stage does
+            model = build_lenet5()
+            clock = clock_callback(model, test, stop_at_target=False)
+            fit(model, config, (x, y), validation, callbacks=[clock])
         samples = len(y)
     seconds = clock.seconds
     steady = seconds[1:] or seconds  # epoch 1 also traces and compiles the graph

@@ -96,6 +96,7 @@ class TrainConfig:
     augment_max_shift: float = setting(number(0, 8))  # random shift of each training image, pixels
     augment_max_rotation: float = setting(number(0, 45))  # random rotation of each training image, degrees
     threads: int = setting(integer(0, 256))  # TensorFlow intra-op threads, 0 for all cores
+    distribute: str = setting(choice("none", "mirrored"))  # tf.distribute strategy
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,20 @@ OPTIMIZERS = {
 STEP_SEED_STRIDE = 1_000_000  # more steps than any epoch has: (epoch, step) -> one seed
 
 
+def make_strategy(kind: str) -> tf.distribute.Strategy:
+    """`none`: TensorFlow's default, no distribution; `mirrored`: one replica per local GPU (or the
+    CPU), gradients summed across them. Build and fit the model inside its `scope()`."""
+    return tf.distribute.MirroredStrategy() if kind == "mirrored" else tf.distribute.get_strategy()
+
+
+def describe_devices(strategy: tf.distribute.Strategy) -> str:
+    """Where training runs, for the log: the GPUs TensorFlow sees, else the CPU, and the replicas."""
+    gpus = tf.config.list_physical_devices("GPU")
+    names = [tf.config.experimental.get_device_details(gpu).get("device_name", gpu.name) for gpu in gpus]
+    where = f"{len(gpus)} GPU ({', '.join(sorted(set(names)))})" if gpus else "the CPU"
+    return f"{where}, {strategy.num_replicas_in_sync} replica(s)"
+
+
 def steps_per_epoch(config: TrainConfig, count: int) -> int:
     return math.ceil(count / config.batch_size)
 

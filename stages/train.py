@@ -34,23 +34,20 @@ def main() -> None:
     from dvclive.keras import DVCLiveCallback
 
     from lenet5.model import build_lenet5, configure_tensorflow, save_model
-    from lenet5.training import Progress, fit
+    from lenet5.training import Progress, describe_devices, fit, make_strategy
 
     configure_tensorflow(config.seed, config.threads)
-    model = build_lenet5()
+    strategy = make_strategy(config.distribute)
+    print(f"train: training on {describe_devices(strategy)}", flush=True)
     progress = Progress(config.epochs)
     # A fresh Live clears earlier files; after a resume, `fit` replays the finished epochs into it.
     live = Live(dir=str(args.live), save_dvc_exp=False, dvcyaml=False)
+    # DVCLive first: an epoch's line is printed only once its logs are on disk.
+    callbacks = [DVCLiveCallback(live=live), progress]
     try:
-        fit(
-            model,
-            config,
-            train,
-            validation,
-            checkpoint=args.checkpoint,
-            # DVCLive first: an epoch's line is printed only once its logs are on disk.
-            callbacks=[DVCLiveCallback(live=live), progress],
-        )
+        with strategy.scope():
+            model = build_lenet5()
+            fit(model, config, train, validation, checkpoint=args.checkpoint, callbacks=callbacks)
     except KeyboardInterrupt:
         done = progress.replayed + len(progress.seconds)
         message = f"interrupted after {done} of {config.epochs} epochs; run `dvc repro` to resume from there"

@@ -36,3 +36,29 @@ def test_a_hand_edited_pin_fails_the_check(tmp_path: Path) -> None:
     result = lock_check(tmp_path)
     assert result.returncode != 0
     assert "needs to be updated" in result.stderr, result.stderr
+
+
+def exported(extra: str) -> str:
+    """The packages `make setup DEVICE=<extra>` installs, read from the lock without installing."""
+    command = [str(UV), "export", "--frozen", "--no-dev", "--no-hashes", "--extra", extra, "--python", sys.executable]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_the_lock_holds_both_tensorflow_builds() -> None:
+    cpu, gpu = exported("cpu"), exported("gpu")
+    assert "tensorflow-cpu==2.21.0" in cpu and "nvidia-cudnn-cu12" not in cpu
+    assert "tensorflow==2.21.0" in gpu and "nvidia-cudnn-cu12==" in gpu and "tensorflow-cpu" not in gpu
+    for line in ("keras==3.15.1", "numpy==2.4.6"):  # everything else the same in both
+        assert line in cpu and line in gpu
+
+
+def test_make_setup_picks_the_build_from_device() -> None:
+    def dry_run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(["make", "-n", "setup", *args], cwd=ROOT, capture_output=True, text=True, timeout=60)
+
+    assert "--extra cpu" in dry_run().stdout
+    assert "--extra gpu" in dry_run("DEVICE=gpu").stdout
+    wrong = subprocess.run(["make", "setup", "DEVICE=tpu"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert wrong.returncode != 0 and "DEVICE=tpu: expected cpu or gpu" in wrong.stderr

@@ -13,7 +13,7 @@ import tensorflow as tf
 from lenet5.config import TrainConfig, load_params
 from lenet5.model import build_lenet5, configure_tensorflow
 from lenet5.scoring import score
-from lenet5.training import augment, epoch_order, fit, make_optimizer, training_batches
+from lenet5.training import augment, describe_devices, epoch_order, fit, make_optimizer, make_strategy, training_batches
 from tests.conftest import ROOT
 from tests.mnist_fixture import make_digits
 
@@ -111,4 +111,18 @@ def test_resume_from_a_checkpoint_equals_a_straight_run(tmp_path: Path) -> None:
     resumed, resumed_history = train_once(settings, stopped)
     assert resumed_history == straight_history
     for a, b in zip(straight, resumed, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_mirrored_strategy_on_one_device_trains_exactly_as_without() -> None:
+    """`train.distribute: mirrored` on this CPU-only machine: one replica, the same weights as `none`."""
+    settings = config(epochs=1)
+    plain, plain_history = train_once(settings)
+    strategy = make_strategy("mirrored")
+    assert isinstance(strategy, tf.distribute.MirroredStrategy)
+    assert describe_devices(strategy) == "the CPU, 1 replica(s)"
+    with strategy.scope():
+        mirrored, mirrored_history = train_once(dataclasses.replace(settings, distribute="mirrored"))
+    assert mirrored_history == plain_history
+    for a, b in zip(plain, mirrored, strict=True):
         np.testing.assert_array_equal(a, b)
