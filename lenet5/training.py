@@ -12,6 +12,8 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import signal
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import asdict
@@ -183,7 +185,7 @@ def fit(
 
     Returns one row per epoch: loss, accuracy, val_loss, val_accuracy, learning_rate. After a
     resume, each callback's `on_epoch_end` first receives the rows of the epochs already done,
-    so loggers show the whole run.
+    so loggers show the whole run. Ctrl-C raises KeyboardInterrupt at the end of the running epoch.
     """
     steps = steps_per_epoch(config, len(train[1]))
     model.compile(
@@ -205,19 +207,51 @@ def fit(
 
     saving = [EpochCheckpoint(checkpoint, run_id, history)] if checkpoint is not None else []
     if len(history) < config.epochs:
-        model.fit(
-            training_batches(*train, config, len(history)),
-            epochs=config.epochs,
-            initial_epoch=len(history),
-            steps_per_epoch=steps,
-            validation_data=tf.data.Dataset.from_tensor_slices(
-                (as_model_input(validation[0]), validation[1].astype(np.int32))
-            ).batch(PREDICT_BATCH),
-            callbacks=[keras.callbacks.LambdaCallback(on_epoch_end=record), *saving, *callbacks],
-            shuffle=False,  # the input pipeline shuffles, seeded per epoch
-            verbose=0,
-        )
+        with StopOnInterrupt() as stop_on_interrupt:
+            model.fit(
+                training_batches(*train, config, len(history)),
+                epochs=config.epochs,
+                initial_epoch=len(history),
+                steps_per_epoch=steps,
+                validation_data=tf.data.Dataset.from_tensor_slices(
+                    (as_model_input(validation[0]), validation[1].astype(np.int32))
+                ).batch(PREDICT_BATCH),
+                callbacks=[keras.callbacks.LambdaCallback(on_epoch_end=record), *saving, *callbacks, stop_on_interrupt],
+                shuffle=False,  # the input pipeline shuffles, seeded per epoch
+                verbose=0,
+            )
     return history
+
+
+class StopOnInterrupt(keras.callbacks.Callback):
+    """Ctrl-C (SIGINT) during training stops it at the end of the current epoch, once that epoch is
+    checkpointed and logged, with KeyboardInterrupt raised from here.
+
+    Python's own handler raises KeyboardInterrupt wherever the main thread happens to be, and with
+    most of an epoch spent in TensorFlow's runtime that can be inside code that does not let it
+    through. While this is entered (`with`), the handler only takes note; the callback acts on it.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.requested = False
+        self._previous: Any = None
+
+    def __enter__(self) -> StopOnInterrupt:
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._note)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+
+    def _note(self, signum: int, frame: Any) -> None:
+        self.requested = True
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
 
 
 class Progress(keras.callbacks.Callback):

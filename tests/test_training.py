@@ -126,3 +126,24 @@ def test_mirrored_strategy_on_one_device_trains_exactly_as_without() -> None:
     assert mirrored_history == plain_history
     for a, b in zip(plain, mirrored, strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+def test_an_interrupt_stops_after_the_running_epoch_is_checkpointed(tmp_path: Path) -> None:
+    """SIGINT mid-training: the epoch finishes, is saved, then KeyboardInterrupt; resuming completes it."""
+    import os
+    import signal
+
+    class InterruptDuringFirstEpoch(tf.keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+            if epoch == 0:
+                os.kill(os.getpid(), signal.SIGINT)  # handled by fit's own handler: no exception yet
+
+    settings = config(epochs=3)
+    checkpoint = tmp_path / "train.npz"
+    train, validation = make_digits(200, seed=3), make_digits(40, seed=8)
+    configure_tensorflow(settings.seed, settings.threads)
+    with pytest.raises(KeyboardInterrupt):
+        fit(build_lenet5(), settings, train, validation, checkpoint=checkpoint, callbacks=[InterruptDuringFirstEpoch()])
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # Python's own handler is back
+    _, history = train_once(settings, checkpoint)
+    assert len(history) == 3

@@ -3,8 +3,9 @@
 DVC's own page loads vega, vega-lite and vega-embed from a CDN, so on a machine without internet
 it stays blank. This template inlines the same three libraries, taken from the installed
 vl-convert-python package (which bundles them), and leaves out DVC's `{scripts}` placeholder so
-no CDN script tag is added. `.dvc/config` points `plots.html_template` at the file this writes;
-`make` runs it at set-up time, so the libraries are never copied into the repository.
+no CDN script tag is added. `make setup` runs it and points `plots.html_template` at the file in
+`.dvc/config.local` (git-ignored), so the libraries are never copied into the repository and a
+clone set up without make keeps DVC's own page.
 
     python -m tools.offline_plots_template [--out .dvc/offline_plots.html]
 """
