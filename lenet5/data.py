@@ -13,7 +13,6 @@ import numpy as np
 from lenet5.errors import PipelineError
 from lenet5.files import write_npy
 
-SPLITS = ("train", "val", "test")
 IMAGE_SHAPE = (28, 28)  # MNIST's digits, as stored and as the model takes them
 
 

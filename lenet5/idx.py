@@ -17,12 +17,13 @@ from pathlib import Path
 
 import numpy as np
 
+from lenet5.config import MNIST_TRAIN_IMAGES
 from lenet5.data import IMAGE_SHAPE
 from lenet5.errors import PipelineError
 
 IMAGES_MAGIC = 0x00000803  # unsigned bytes, 3 dimensions
 LABELS_MAGIC = 0x00000801  # unsigned bytes, 1 dimension
-MAX_RECORDS = 60_000  # MNIST's largest part; a header claiming more is not MNIST
+MAX_RECORDS = MNIST_TRAIN_IMAGES  # MNIST's largest part; a header claiming more is not MNIST
 CHUNK = 1 << 20
 GZIP_ERRORS = (OSError, EOFError, zlib.error)
 

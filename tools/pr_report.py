@@ -20,8 +20,6 @@ from typing import Any
 
 from lenet5.errors import PipelineError, run_command
 
-WORKSPACE = "workspace"
-
 
 def dvc(*args: str) -> str:
     done = subprocess.run([sys.executable, "-m", "dvc", *args], capture_output=True, text=True)
