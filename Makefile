@@ -24,7 +24,9 @@ export PATH := $(abspath $(BIN)):$(PATH)
 
 setup: $(UV)
 	@case "$(DEVICE)" in cpu|gpu) ;; *) echo "DEVICE=$(DEVICE): expected cpu or gpu" >&2; exit 2;; esac
-	$(UV) sync --locked --quiet --python $(PYTHON) --extra $(DEVICE)
+	@# Compiled bytecode: importing TensorFlow takes 2.5 s instead of 7 s where Python may not write
+	@# its own .pyc files (PYTHONDONTWRITEBYTECODE, read-only installs), and every stage imports it.
+	$(UV) sync --locked --quiet --compile-bytecode --python $(PYTHON) --extra $(DEVICE)
 	@# The page template that lets `dvc plots show/diff` pages draw offline, set in the local
 	@# (git-ignored) config: a clone set up without make keeps DVC's own online template.
 	$(BIN)/python -m tools.offline_plots_template --out .dvc/offline_plots.html

@@ -95,8 +95,10 @@ class TrainConfig:
     weight_decay: float = setting(number(0, 1, high_open=True))  # decoupled weight decay, 0 for none
     augment_max_shift: float = setting(number(0, 8))  # random shift of each training image, pixels
     augment_max_rotation: float = setting(number(0, 45))  # random rotation of each training image, degrees
+    unaugmented_epochs: int = setting(integer(0, 1000))  # the last epochs see the images unchanged
+    label_smoothing: float = setting(number(0, 1, high_open=True))  # weight moved from the true digit to all 10
     threads: int = setting(integer(0, 256))  # TensorFlow intra-op threads, 0 for all cores
-    distribute: str = setting(choice("none", "mirrored"))  # tf.distribute strategy
+    distribute: str = setting(choice("none", "mirrored", "multi_worker"))  # tf.distribute strategy
 
 
 @dataclass(frozen=True)
@@ -254,6 +256,11 @@ def _cross_checks(params: Params, doc: Document) -> list[str]:
         problems.append(
             f"{doc.where('train', 'warmup_epochs')}: train.warmup_epochs: {train.warmup_epochs!r} is not allowed; "
             f"expected fewer than train.epochs ({train.epochs})"
+        )
+    if train.unaugmented_epochs > train.epochs:
+        problems.append(
+            f"{doc.where('train', 'unaugmented_epochs')}: train.unaugmented_epochs: {train.unaugmented_epochs} is not "
+            f"allowed; expected at most train.epochs ({train.epochs})"
         )
     train_images = MNIST_TRAIN_IMAGES - round(MNIST_TRAIN_IMAGES * params.prepare.validation_size)
     if train.batch_size > train_images:

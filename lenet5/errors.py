@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 
 class PipelineError(Exception):
@@ -29,3 +33,27 @@ def run_command(name: str, main: Callable[[], None]) -> None:
     except KeyboardInterrupt:
         print(f"{name}: interrupted; nothing half-written was kept", file=sys.stderr)
         sys.exit(EXIT_INTERRUPTED)
+
+
+# A separate process: it runs however long the main one is stuck holding the interpreter lock.
+_WATCHDOG = (
+    "import os, sys, time; time.sleep(float(sys.argv[1])); print(sys.argv[3], file=sys.stderr); "
+    "os.kill(int(sys.argv[2]), 9)"
+)
+
+
+@contextmanager
+def kill_unless_done_within(seconds: float, problem: str) -> Iterator[None]:
+    """Kills this process with `problem` as its one-line error if the block runs past `seconds`.
+
+    For waits inside native code that neither time out, nor release Python's interpreter lock, nor
+    let SIGTERM through (TensorFlow waiting for a cluster to form): no exception could be raised,
+    so a watchdog process prints the line and ends this one with SIGKILL (exit status 137).
+    """
+    line = f"{Path(sys.argv[0]).stem}: error: {problem}"
+    watchdog = subprocess.Popen([sys.executable, "-c", _WATCHDOG, str(seconds), str(os.getpid()), line])
+    try:
+        yield
+    finally:
+        watchdog.kill()
+        watchdog.wait()

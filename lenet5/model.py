@@ -19,6 +19,7 @@ import tensorflow as tf
 
 from lenet5.errors import PipelineError
 from lenet5.files import write_bytes
+from lenet5.scoring import CLASSES
 
 LENET5_PARAMETERS = 61_706
 INPUT_SHAPE = (28, 28, 1)  # MNIST's pixels, 0-255
@@ -43,7 +44,7 @@ def build_lenet5() -> keras.Model:
             layers.Flatten(name="flatten"),
             layers.Dense(120, activation="relu", name="fc1"),
             layers.Dense(84, activation="relu", name="fc2"),
-            layers.Dense(10, activation="softmax", name="digit"),
+            layers.Dense(CLASSES, activation="softmax", name="digit"),
         ],
         name="lenet5",
     )
@@ -130,4 +131,4 @@ def predict_probabilities(model: keras.Model, images: np.ndarray, batch_size: in
         model(as_model_input(images[i : i + batch_size]), training=False).numpy()
         for i in range(0, len(images), batch_size)
     ]
-    return np.concatenate(chunks) if chunks else np.zeros((0, 10), np.float32)
+    return np.concatenate(chunks) if chunks else np.zeros((0, CLASSES), np.float32)

@@ -26,6 +26,9 @@ def main() -> None:
     parser.add_argument("--live", type=Path, required=True, help="DVCLive's folder")
     parser.add_argument("--timing", type=Path, required=True)
     parser.add_argument("--checkpoint", type=Path, required=True)
+    parser.add_argument(
+        "--worker-timeout", type=float, required=True, help="multi_worker: seconds before a silent worker fails the run"
+    )
     args = parser.parse_args()
     config = load_params(args.params).train
     train, validation = load_split(args.data, "train"), load_split(args.data, "val")
@@ -34,30 +37,40 @@ def main() -> None:
     from dvclive.keras import DVCLiveCallback
 
     from lenet5.model import build_lenet5, configure_tensorflow, save_model
-    from lenet5.training import Progress, describe_devices, fit, make_strategy
+    from lenet5.training import Progress, as_tensors, describe_devices, fit, make_strategy, writes_outputs
 
     configure_tensorflow(config.seed, config.threads)
-    strategy = make_strategy(config.distribute)
+    strategy = make_strategy(config.distribute, args.worker_timeout)  # before any op: multi_worker needs that
+    train, validation = as_tensors(train), as_tensors(validation)  # the arrays are freed here
+    writer = writes_outputs(strategy)  # False only on multi_worker's non-chief workers
     print(f"train: training on {describe_devices(strategy)}", flush=True)
     progress = Progress(config.epochs)
-    # A fresh Live clears earlier files; after a resume, `fit` replays the finished epochs into it.
-    live = Live(dir=str(args.live), save_dvc_exp=False, dvcyaml=False)
-    # DVCLive first: an epoch's line is printed only once its logs are on disk.
-    callbacks = [DVCLiveCallback(live=live), progress]
+    callbacks: list = [progress]
+    if writer:
+        # A fresh Live clears earlier files; after a resume, `fit` replays the finished epochs into it.
+        live = Live(dir=str(args.live), save_dvc_exp=False, dvcyaml=False)
+        # DVCLive first: an epoch's line is printed only once its logs are on disk.
+        callbacks.insert(0, DVCLiveCallback(live=live))
+    # Across workers each process would need the others' checkpoints: a killed multi_worker run
+    # starts again from its first epoch.
+    checkpoint = args.checkpoint if writer and config.distribute != "multi_worker" else None
     try:
         with strategy.scope():
             model = build_lenet5()
-            fit(model, config, train, validation, checkpoint=args.checkpoint, callbacks=callbacks)
+            fit(model, config, train, validation, checkpoint=checkpoint, callbacks=callbacks)
     except KeyboardInterrupt:
         done = progress.replayed + len(progress.seconds)
         message = f"interrupted after {done} of {config.epochs} epochs; run `dvc repro` to resume from there"
         print(f"train: {message}", file=sys.stderr)
         sys.exit(EXIT_INTERRUPTED)
+    if not writer:
+        print("train: done; this worker writes no outputs (the chief does)", flush=True)
+        return
     live.end()
     save_model(model, args.model)
     seconds = progress.seconds
     steady = seconds[1:] or seconds  # the first epoch also traces and compiles the graph
-    rate = round(len(train[1]) * len(steady) / sum(steady)) if steady else 0
+    rate = round(int(train[1].shape[0]) * len(steady) / sum(steady)) if steady else 0
     write_json(args.timing, {"train_seconds": round(sum(seconds), 2), "samples_per_second": rate})
     args.checkpoint.unlink(missing_ok=True)
 

@@ -67,6 +67,9 @@ def test_yaml_1_2_numbers_are_numbers(tmp_path: Path, text: str) -> None:
         ("train", "learning_rate", float("nan"), "train.learning_rate: nan is not allowed"),
         ("train", "lr_schedule", "cosine", "train.lr_schedule: 'cosine' is not allowed"),
         ("train", "warmup_epochs", 20, "train.warmup_epochs: 20.0 is not allowed; expected fewer than train.epochs"),
+        ("train", "unaugmented_epochs", 5, "train.unaugmented_epochs: 5 is not allowed; expected at most train.epochs"),
+        ("train", "label_smoothing", 1, "train.label_smoothing: 1 is not allowed; expected a number in [0, 1)"),
+        ("train", "distribute", "horovod", "train.distribute: 'horovod' is not allowed; expected one of none"),
         ("plot", "dpi", 10, "plot.dpi: 10 is not allowed; expected an integer from 50 to 300"),
     ],
 )

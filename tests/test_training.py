@@ -11,9 +11,19 @@ import pytest
 import tensorflow as tf
 
 from lenet5.config import TrainConfig, load_params
+from lenet5.errors import PipelineError
 from lenet5.model import build_lenet5, configure_tensorflow
 from lenet5.scoring import score
-from lenet5.training import augment, describe_devices, epoch_order, fit, make_optimizer, make_strategy, training_batches
+from lenet5.training import (
+    augment,
+    check_tf_config,
+    describe_devices,
+    epoch_order,
+    fit,
+    make_optimizer,
+    make_strategy,
+    training_batches,
+)
 from tests.conftest import ROOT
 from tests.mnist_fixture import make_digits
 
@@ -51,6 +61,43 @@ def test_training_batches_cover_each_epoch_once_in_a_seeded_order() -> None:
     assert sorted(map(bytes, first.astype(np.uint8))) == sorted(map(bytes, images))
     resumed = list(training_batches(images, labels, config(augment_max_shift=0, augment_max_rotation=0), 1))
     np.testing.assert_array_equal(resumed[0][0].numpy(), batches[3][0].numpy())  # epoch 2, as if never stopped
+
+
+def test_the_last_unaugmented_epochs_see_the_images_unchanged() -> None:
+    images, labels = make_digits(64, seed=5)
+    settings = config(epochs=3, batch_size=64, unaugmented_epochs=1)
+    epochs = [x.numpy()[..., 0] for x, _ in training_batches(images, labels, settings, 0)]
+    originals = sorted(map(bytes, images))
+    assert sorted(map(bytes, epochs[2].astype(np.uint8))) == originals  # the last epoch: the digits as they are
+    assert sorted(map(bytes, np.round(epochs[0]).astype(np.uint8))) != originals  # earlier ones: augmented
+    none = config(epochs=3, batch_size=64, unaugmented_epochs=3)
+    assert all(
+        sorted(map(bytes, x.numpy()[..., 0].astype(np.uint8))) == originals
+        for x, _ in training_batches(images, labels, none, 0)
+    )
+
+
+def test_targets_are_one_hot_for_label_smoothing() -> None:
+    images, labels = make_digits(10, seed=6)
+    _, targets = next(iter(training_batches(images, labels, config(batch_size=10), 0)))
+    assert targets.shape == (10, 10)
+    np.testing.assert_array_equal(targets.numpy().sum(axis=1), np.ones(10))
+    assert sorted(np.argmax(targets.numpy(), axis=1)) == sorted(labels)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (None, "train.distribute is multi_worker but TF_CONFIG is not set"),
+        ("{not json", "TF_CONFIG: '{not json' is not a cluster and task like"),
+        ('{"cluster": {"worker": ["a:1"]}, "task": {"type": "ps", "index": 0}}', "is not a cluster and task like"),
+    ],
+)
+def test_tf_config_is_checked_in_one_line(text: str | None, message: str) -> None:
+    with pytest.raises(PipelineError) as caught:
+        check_tf_config(text)
+    (problem,) = caught.value.problems
+    assert message in problem and "\n" not in problem
 
 
 def test_warmup_cosine_schedule_rises_then_falls_to_zero() -> None:

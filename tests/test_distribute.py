@@ -1,0 +1,162 @@
+"""`train.distribute: multi_worker`: two training processes on 127.0.0.1, one cluster.
+
+The chief runs under `dvc repro` in the project; the other worker runs dvc.yaml's train command
+in a clone of it (standing in for another machine) with its own TF_CONFIG, and must write
+nothing the pipeline tracks.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+import yaml
+
+from tests.conftest import Mirror, Project, new_project
+
+WORKER_TIMEOUT = 10  # seconds: what the dead-worker test waits for, passed as --worker-timeout
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def tf_config(ports: list[int], index: int) -> str:
+    cluster = {"worker": [f"127.0.0.1:{port}" for port in ports]}
+    return json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})
+
+
+def train_command(project: Project, worker_timeout: float) -> list[str]:
+    """dvc.yaml's train command as a worker machine runs it, with `--worker-timeout` set."""
+    command = shlex.split(yaml.safe_load((project.path / "dvc.yaml").read_text())["stages"]["train"]["cmd"])
+    command[command.index("--worker-timeout") + 1] = str(worker_timeout)
+    return [sys.executable, *command[1:]]
+
+
+def start(project: Project, command: list[str], tf_config_text: str) -> subprocess.Popen[str]:
+    env = {**project.env, "TF_CONFIG": tf_config_text}
+    pipe = subprocess.PIPE
+    return subprocess.Popen(command, cwd=project.path, env=env, stdout=pipe, stderr=subprocess.STDOUT, text=True)
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory, mirror: Mirror) -> tuple[Project, Project]:
+    """The chief's project (prepared, distribute: multi_worker) and a worker's clone of it."""
+    chief = new_project(tmp_path_factory, mirror)
+    chief.set_params("train", distribute="multi_worker", epochs=2, batch_size=32)
+    chief.dvc("repro", "prepare")
+    chief.commit("multi_worker")
+    folder = tmp_path_factory.mktemp("worker") / "clone"
+    chief.run("git", "clone", "-q", str(chief.path), str(folder))
+    worker = Project(folder, chief.env)
+    # What `dvc pull prepare` brings a real worker from the shared remote (tested in test_remote).
+    shutil.copytree(chief.path / "data/prepared", folder / "data/prepared")
+    return chief, worker
+
+
+def run_two_workers(chief: Project, worker: Project) -> str:
+    ports = [free_port(), free_port()]
+    other = start(worker, train_command(worker, 120), tf_config(ports, 1))
+    try:
+        env = {**chief.env, "TF_CONFIG": tf_config(ports, 0)}
+        repro = subprocess.run(
+            [sys.executable, "-m", "dvc", "repro", "--force", "train"],
+            cwd=chief.path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        output, _ = other.communicate(timeout=120)
+    finally:
+        other.kill()
+    assert repro.returncode == 0, repro.stdout + repro.stderr
+    assert other.returncode == 0, output
+    assert "this is worker 0" in repro.stdout and "this is worker 1" in output
+    assert "2 replica(s) in all" in output
+    return output
+
+
+def test_two_workers_train_together_and_only_the_chief_writes(cluster: tuple[Project, Project]) -> None:
+    chief, worker = cluster
+    output = run_two_workers(chief, worker)
+    assert "writes no outputs" in output
+    assert (chief.path / "models/lenet5.keras").is_file()
+    assert not (worker.path / "models").exists() and not (worker.path / "metrics").exists()
+    assert json.loads((chief.path / "metrics/train/metrics.json").read_text())["step"] == 1  # two epochs
+    chief.dvc("repro", "evaluate")
+    first = json.loads((chief.path / "metrics/eval.json").read_text())
+    assert first["accuracy"] > 0.3  # chance is 0.1: the two workers trained one model together
+
+    # The same two-worker run again: the same model bytes and metrics.
+    model_bytes = (chief.path / "models/lenet5.keras").read_bytes()
+    run_two_workers(chief, worker)
+    assert (chief.path / "models/lenet5.keras").read_bytes() == model_bytes
+    chief.dvc("repro", "evaluate")
+    assert json.loads((chief.path / "metrics/eval.json").read_text()) == first
+
+
+def test_a_dead_worker_fails_the_chief_within_the_timeout(cluster: tuple[Project, Project]) -> None:
+    chief, worker = cluster
+    for project in cluster:
+        project.set_params("train", epochs=1000)  # far longer than the test waits
+    ports = [free_port(), free_port()]
+    survivor = start(chief, train_command(chief, WORKER_TIMEOUT), tf_config(ports, 0))
+    victim = start(worker, train_command(worker, WORKER_TIMEOUT), tf_config(ports, 1))
+    try:
+        lines = []
+        for line in survivor.stdout or ():
+            lines.append(line)
+            if "epoch 2/1000" in line:
+                break
+        assert any("epoch 2/1000" in line for line in lines), "".join(lines)
+        os.kill(victim.pid, signal.SIGKILL)
+        killed = time.monotonic()
+        output, _ = survivor.communicate(timeout=WORKER_TIMEOUT + 90)
+        waited = time.monotonic() - killed
+    finally:
+        survivor.kill()
+        victim.kill()
+        for project in cluster:
+            project.git("checkout", "params.yaml")
+    assert survivor.returncode == 2, output
+    last = output.strip().splitlines()[-1]
+    assert last.startswith("train: error: multi_worker: a training worker stopped answering"), output
+    assert waited < WORKER_TIMEOUT + 90
+    assert not (chief.path / "data/checkpoints").exists()
+
+
+def test_multi_worker_without_tf_config_is_refused_in_one_line(cluster: tuple[Project, Project]) -> None:
+    chief, _ = cluster
+    result = chief.run(*train_command(chief, 120), check=False)
+    assert result.returncode == 2
+    assert (
+        result.stderr.strip()
+        .splitlines()[-1]
+        .startswith("train: error: train.distribute is multi_worker but TF_CONFIG is not set")
+    ), result.stderr
+
+
+def test_a_worker_that_never_joins_fails_the_chief_within_the_timeout(cluster: tuple[Project, Project]) -> None:
+    chief, _ = cluster
+    ports = [free_port(), free_port()]  # nothing listens on the second one
+    started = time.monotonic()
+    lonely = start(chief, train_command(chief, WORKER_TIMEOUT), tf_config(ports, 0))
+    try:
+        output, _ = lonely.communicate(timeout=WORKER_TIMEOUT + 60)
+    finally:
+        lonely.kill()
+    assert time.monotonic() - started < WORKER_TIMEOUT + 60
+    assert lonely.returncode == -9, output  # killed by the stage's own watchdog, after saying why
+    assert f"train: error: multi_worker: not every worker in TF_CONFIG joined within {WORKER_TIMEOUT} s" in output
+    assert not (chief.path / "data/checkpoints").exists()
