@@ -4,6 +4,9 @@ Writes the model and DVCLive's per-epoch logs (the curves of `dvc plots` and the
 extension, live while it runs), plus the timings. Timings differ run to run, so they are kept out
 of DVC's outputs: every declared output is byte-identical on a rerun with the same params. A
 checkpoint after every epoch lets a killed run resume where it stopped.
+
+With `train.distribute: multi_worker`, every machine of the cluster in TF_CONFIG runs this same
+command; only the chief writes anything.
 """
 
 from __future__ import annotations
