@@ -331,6 +331,11 @@ def fit_across_workers(
     """
     loss_per_image = keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing, reduction=None)
     optimizer = model.optimizer
+
+    def hits(targets: tf.Tensor, probabilities: tf.Tensor) -> tf.Tensor:
+        """How many images of the batch the model gets right."""
+        return tf.reduce_sum(tf.cast(tf.equal(tf.argmax(probabilities, 1), tf.argmax(targets, 1)), tf.float32))
+
     options = tf.data.Options()
     # Every worker builds the same stream; each keeps its own slice of every global batch.
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
@@ -345,8 +350,8 @@ def fit_across_workers(
             loss = tf.reduce_sum(losses) / global_count  # summed over workers: the global batch's mean
         gradients = tape.gradient(loss, model.trainable_variables)
         optimizer.apply_gradients(zip(gradients, model.trainable_variables, strict=True))
-        hits = tf.cast(tf.equal(tf.argmax(probabilities, 1), tf.argmax(targets, 1)), tf.float32)
-        return tf.stack([tf.reduce_sum(losses), tf.reduce_sum(hits), tf.cast(tf.shape(targets)[0], tf.float32)])
+        count = tf.cast(tf.shape(targets)[0], tf.float32)
+        return tf.stack([tf.reduce_sum(losses), hits(targets, probabilities), count])
 
     @tf.function
     def train_epoch() -> tf.Tensor:
@@ -361,7 +366,7 @@ def fit_across_workers(
         callback_list.on_epoch_begin(epoch)
         callback_list.on_train_batch_begin(0)
         try:
-            loss_sum, hits, images = train_epoch().numpy()
+            loss_sum, correct, images = train_epoch().numpy()
         except LOST_WORKER_ERRORS as error:
             tasks = re.findall(r"/job:(\w+)/replica:\d+/task:(\d+)", str(error))
             lost = sorted({f"{job} {task}" for job, task in tasks})
@@ -372,17 +377,17 @@ def fit_across_workers(
             ) from None
         callback_list.on_train_batch_end(0)
         # Validation on each worker, locally: the same numbers everywhere, no traffic.
-        val_loss, val_hits, val_images = 0.0, 0.0, 0
+        val_loss, val_correct, val_images = 0.0, 0.0, 0
         for x, y in validation_batches:
             probabilities = model(x, training=False)
             val_loss += float(tf.reduce_sum(loss_per_image(y, probabilities)))
-            val_hits += float(tf.reduce_sum(tf.cast(tf.argmax(probabilities, 1) == tf.argmax(y, 1), tf.float32)))
+            val_correct += float(hits(y, probabilities))
             val_images += int(tf.shape(y)[0])
         logs = {
             "loss": loss_sum / images,
-            "accuracy": hits / images,
+            "accuracy": correct / images,
             "val_loss": val_loss / val_images,
-            "val_accuracy": val_hits / val_images,
+            "val_accuracy": val_correct / val_images,
         }
         callback_list.on_epoch_end(epoch, logs)
     callback_list.on_train_end()
