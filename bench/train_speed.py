@@ -48,7 +48,7 @@ CASES = {
 # The strongest plain Keras found (README's speed section has the search: batch 128 to 2048,
 # steps_per_execution 1, 32 and a whole epoch): batch 512 with one graph call per epoch.
 KERAS_BEST_BATCH = 512
-# train: settings that changed with the speed work, as they were (15 epochs of 41 s on 2 cores).
+# train: settings that changed with the speed work, as they were (15 epochs, about 43 s on 2 cores).
 BEFORE = {"epochs": 15, "learning_rate": 0.003, "warmup_epochs": 1.0, "unaugmented_epochs": 0, "label_smoothing": 0.0}
 
 
