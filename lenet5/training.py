@@ -294,6 +294,7 @@ def fit(
             validation_batches = tf.data.Dataset.from_tensor_slices(validation).batch(PREDICT_BATCH).map(model_batch)
             strategy = tf.distribute.get_strategy()
             if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+                check_same_run_everywhere(strategy, run_id)
                 fit_across_workers(
                     model, strategy, batches, validation_batches, config, steps, every_callback, len(history)
                 )
@@ -309,6 +310,21 @@ def fit(
                     verbose=0,
                 )
     return history
+
+
+def check_same_run_everywhere(strategy: tf.distribute.Strategy, run_id: str) -> None:
+    """Every worker must train the same run (params and data): else their steps would not line up.
+
+    Each worker adds its run's fingerprint (28 bits of it, exact in float64) across the cluster;
+    the sum is N times its own only if every worker holds the same one.
+    """
+    token = float(int(run_id[:7], 16))
+    total = strategy.reduce("SUM", strategy.run(lambda: tf.constant(token, tf.float64)), axis=None)
+    if float(total) != token * strategy.num_replicas_in_sync:
+        raise PipelineError(
+            "multi_worker: the workers' train params or prepared data differ from this one's; "
+            "check out the same commit and `dvc pull` on every machine"
+        )
 
 
 def fit_across_workers(

@@ -160,3 +160,24 @@ def test_a_worker_that_never_joins_fails_the_chief_within_the_timeout(cluster: t
     assert lonely.returncode == -9, output  # killed by the stage's own watchdog, after saying why
     assert f"train: error: multi_worker: not every worker in TF_CONFIG joined within {WORKER_TIMEOUT} s" in output
     assert not (chief.path / "data/checkpoints").exists()
+
+
+def test_workers_with_different_params_are_refused(cluster: tuple[Project, Project]) -> None:
+    chief, worker = cluster
+    worker.set_params("train", seed=7)  # a clone left on another commit's params
+    ports = [free_port(), free_port()]
+    processes = [
+        start(chief, train_command(chief, WORKER_TIMEOUT), tf_config(ports, 0)),
+        start(worker, train_command(worker, WORKER_TIMEOUT), tf_config(ports, 1)),
+    ]
+    try:
+        outputs = [process.communicate(timeout=WORKER_TIMEOUT + 90)[0] for process in processes]
+    finally:
+        for process in processes:
+            process.kill()
+        worker.git("checkout", "params.yaml")
+    for process, output in zip(processes, outputs, strict=True):
+        assert process.returncode == 2, output
+        last = output.strip().splitlines()[-1]
+        assert last.startswith("train: error: multi_worker: the workers' train params or prepared data differ"), output
+    assert not (worker.path / "models").exists()
