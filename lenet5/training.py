@@ -3,9 +3,11 @@
 The input pipeline is a `tf.data` graph: each epoch's order and each batch's augmentation are
 drawn from seeds derived from (train.seed, epoch, step), never from hidden state, so an epoch is
 the same whether training ran straight through or resumed from a checkpoint. Images stay uint8 in
-memory and are cast per batch; labels become one-hot per batch, as label smoothing needs. `fit` runs a whole
-epoch per call into the graph (`steps_per_execution`), so Python is entered once per epoch.
-A checkpoint after every epoch holds the weights, the optimizer's state and the history so far.
+memory and are cast per batch; labels become one-hot per batch, as label smoothing needs. `fit`
+runs a whole epoch per call into the graph (`steps_per_execution`), so Python is entered once per
+epoch. A checkpoint after every epoch holds the weights, the optimizer's state and the history so
+far. Across several machines (MultiWorkerMirroredStrategy), `fit_across_workers` stands in for
+Keras's `fit`, which fails under that strategy.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ OPTIMIZERS = {
     "sgd": lambda **kw: keras.optimizers.SGD(momentum=0.9, nesterov=True, **kw),
     "rmsprop": keras.optimizers.RMSprop,
 }
-STEP_SEED_STRIDE = 1_000_000
+STEP_SEED_STRIDE = 1_000_000  # more steps than any epoch has: (epoch, step) -> one seed
 # How a collective operation fails when a peer has gone: its timeout, a refused connection, or
 # TensorFlow's health check cancelling the collectives once it sees a peer down.
 LOST_WORKER_ERRORS = (
@@ -47,7 +49,7 @@ LOST_WORKER_ERRORS = (
     tf.errors.UnavailableError,
     tf.errors.CancelledError,
     tf.errors.AbortedError,
-)  # more steps than any epoch has: (epoch, step) -> one seed
+)
 
 
 def make_strategy(kind: str, worker_timeout: float = 120.0) -> tf.distribute.Strategy:
