@@ -1,15 +1,20 @@
-"""Training-speed benchmark: the recipe's loop, plain Keras `fit`, and this project's training.
+"""Training-speed benchmark over seeds: the recipe's loop, plain Keras `fit`, and this project's training.
 
-Each case runs in its own process on the real MNIST (the prepared arrays of `dvc repro prepare`),
-so its peak memory is its own. For each: steady samples per second, seconds of training until
-the test accuracy first reaches 99.0% (test scoring is not counted), final test accuracy, peak
-RSS. Plain Keras runs until it reaches 99.0% or `--max-epochs`. Ratios are against cases measured
-in the same run. The project's cases call `lenet5.training.fit`, the train stage's own function:
-once with the settings this project used before the speed work (`BEFORE`), once with params.yaml.
-Last, the train stage itself runs once into a temporary folder, for its start-up time (launch to
-the first training step) and its peak memory.
+Each case runs once per seed, each run in its own process on the real MNIST (the prepared arrays
+of `dvc repro prepare`), so its peak memory is its own. One run is one draw, so each case is
+reported over the seeds: mean and standard deviation of the final test accuracy; seconds to 99.0%
+as the mean training time at which the *mean* test accuracy over the seeds first reaches 99.0%
+(test scoring is not counted), with how many seeds reached it on their own; median steady
+samples per second; the highest peak RSS. Every case trains a fixed number of epochs (plain Keras:
+`--max-epochs`), so every seed has a test accuracy at every epoch. Ratios are against cases
+measured in the same run. The project's cases call `lenet5.training.fit`, the train stage's own
+function: once with the settings this project used before the speed work (`BEFORE`), once with
+params.yaml. Last, the train stage itself runs once into a temporary folder, for its start-up time
+(launch to the first training step) and its peak memory.
 
-    python -m bench.train_speed [--max-epochs 30]
+The seeds are the reporting seeds (lenet5/seeds.py): none of them chose a setting.
+
+    python -m bench.train_speed [--seeds 5] [--max-epochs 30]
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import platform
 import re
 import resource
 import shlex
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -35,6 +41,7 @@ import yaml
 from lenet5.config import load_params
 from lenet5.data import load_split
 from lenet5.errors import PipelineError, run_command
+from lenet5.seeds import REPORTING_SEEDS, Spread
 
 DATA = Path("data/prepared")
 TARGET = 0.99
@@ -52,7 +59,7 @@ KERAS_BEST_BATCH = 512
 BEFORE = {"epochs": 15, "learning_rate": 0.003, "warmup_epochs": 1.0, "unaugmented_epochs": 0, "label_smoothing": 0.0}
 
 
-def clock_callback(model: Any, test: tuple[np.ndarray, np.ndarray], stop_at_target: bool) -> Any:
+def clock_callback(model: Any, test: tuple[np.ndarray, np.ndarray]) -> Any:
     """Times each epoch's training steps (validation and test scoring left out); scores the test set."""
     import keras
 
@@ -62,8 +69,7 @@ def clock_callback(model: Any, test: tuple[np.ndarray, np.ndarray], stop_at_targ
         def __init__(self) -> None:
             super().__init__()
             self.seconds: list[float] = []
-            self.accuracy = 0.0
-            self.seconds_to_target: float | None = None
+            self.accuracies: list[float] = []  # test accuracy after each epoch
 
         def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
             self.started = time.perf_counter()
@@ -74,23 +80,19 @@ def clock_callback(model: Any, test: tuple[np.ndarray, np.ndarray], stop_at_targ
         def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
             self.seconds.append(self.trained - self.started)
             predicted = np.argmax(predict_probabilities(model, test[0]), axis=1)
-            self.accuracy = float(np.mean(predicted == test[1]))
-            if self.seconds_to_target is None and self.accuracy >= TARGET:
-                self.seconds_to_target = sum(self.seconds)
-                if stop_at_target:
-                    model.stop_training = True
+            self.accuracies.append(float(np.mean(predicted == test[1])))
 
     return Clock()
 
 
-def run_case(case: str, max_epochs: int) -> dict[str, Any]:
+def run_case(case: str, max_epochs: int, seed: int) -> dict[str, Any]:
     import keras
     import tensorflow as tf
 
     from lenet5.model import as_model_input, build_lenet5, configure_tensorflow
     from lenet5.training import as_tensors, fit, make_strategy
 
-    config = load_params().train
+    config = dataclasses.replace(load_params().train, seed=seed)
     if case == "before":
         config = dataclasses.replace(config, **BEFORE)
     x, y = load_split(DATA, "train")
@@ -101,10 +103,10 @@ def run_case(case: str, max_epochs: int) -> dict[str, Any]:
     strategy = make_strategy(config.distribute) if project else tf.distribute.get_strategy()
     with strategy.scope():
         model = build_lenet5()
-    clock = clock_callback(model, test, stop_at_target=not project)  # plain Keras stops at 99.0%
+    clock = clock_callback(model, test)
     if case == "recipe":
         model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-        rng = np.random.default_rng(98)
+        rng = np.random.default_rng(seed)
         pixels = as_model_input(x)
         clock.on_epoch_begin(0)
         for _ in range(300):
@@ -131,11 +133,12 @@ def run_case(case: str, max_epochs: int) -> dict[str, Any]:
     steady = seconds[1:] or seconds  # epoch 1 also traces and compiles the graph
     return {
         "case": case,
+        "seed": seed,
         "samples_per_second": samples * len(steady) / sum(steady),
         "epochs": len(seconds),
         "train_seconds": sum(seconds),
-        "seconds_to_99": clock.seconds_to_target,
-        "test_accuracy": clock.accuracy,
+        "epoch_seconds": clock.seconds,
+        "epoch_accuracies": clock.accuracies,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "device": "GPU" if tf.config.list_physical_devices("GPU") else "CPU",
         "keras": keras.__version__,
@@ -143,18 +146,38 @@ def run_case(case: str, max_epochs: int) -> dict[str, Any]:
     }
 
 
+def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """One case over its seeds: the final test accuracy's spread, and when the mean curve reaches 99.0%."""
+    epochs = min(len(run["epoch_accuracies"]) for run in runs)
+    mean_accuracy = [statistics.fmean(run["epoch_accuracies"][e] for run in runs) for e in range(epochs)]
+    mean_elapsed = [statistics.fmean(sum(run["epoch_seconds"][: e + 1]) for run in runs) for e in range(epochs)]
+    reached = next((e for e, accuracy in enumerate(mean_accuracy) if accuracy >= TARGET), None)
+    return {
+        "seeds": len(runs),
+        "samples_per_second": statistics.median(run["samples_per_second"] for run in runs),
+        "epochs": epochs,
+        "train_seconds": statistics.fmean(run["train_seconds"] for run in runs),
+        "seconds_to_99": mean_elapsed[reached] if reached is not None else None,
+        "seeds_reaching_99": sum(max(run["epoch_accuracies"]) >= TARGET for run in runs),
+        "test_accuracy": Spread.of([run["epoch_accuracies"][-1] for run in runs]),
+        "peak_rss_mb": max(run["peak_rss_mb"] for run in runs),
+    }
+
+
 def table(results: dict[str, dict[str, Any]]) -> str:
     baseline = results["keras_fit"]["samples_per_second"]
     lines = [
-        "| case | samples/s (steady) | vs Keras fit | epochs | train s | s to 99.0% | test accuracy | peak RSS MB |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| case | samples/s (median) | vs Keras fit | epochs | train s (mean) | s to 99.0% (mean curve) "
+        "| seeds reaching 99.0% | test accuracy % (mean ± std) | peak RSS MB |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for case, r in results.items():
         to_99 = f"{r['seconds_to_99']:.1f}" if r["seconds_to_99"] is not None else "not reached"
+        accuracy = r["test_accuracy"]
         lines.append(
             f"| {CASES[case]} | {r['samples_per_second']:,.0f} | {r['samples_per_second'] / baseline:.2f}x "
-            f"| {r['epochs']} | {r['train_seconds']:.1f} | {to_99} | {r['test_accuracy']:.4f} "
-            f"| {r['peak_rss_mb']:,.0f} |"
+            f"| {r['epochs']} | {r['train_seconds']:.1f} | {to_99} | {r['seeds_reaching_99']}/{r['seeds']} "
+            f"| {accuracy.mean * 100:.2f} ± {accuracy.std * 100:.2f} | {r['peak_rss_mb']:,.0f} |"
         )
     return "\n".join(lines)
 
@@ -201,29 +224,43 @@ def describe_machine() -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--case", choices=list(CASES), help="run one case here (used by the benchmark itself)")
-    parser.add_argument("--max-epochs", type=int, default=30, help="plain Keras stops at 99.0% or after this many")
+    parser.add_argument("--seed", type=int, help="with --case: the seed of that run")
+    parser.add_argument("--seeds", type=int, default=5, help=f"runs per case, at most {len(REPORTING_SEEDS)}")
+    parser.add_argument("--max-epochs", type=int, default=30, help="epochs of the plain Keras cases")
     args = parser.parse_args()
     if not (DATA / "train_images.npy").is_file():
         raise PipelineError(f"{DATA}: missing; run `dvc repro prepare` first")
+    if not 1 <= args.seeds <= len(REPORTING_SEEDS):
+        raise PipelineError(f"--seeds {args.seeds}: expected 1 to {len(REPORTING_SEEDS)}")
     if args.case:
-        print(json.dumps(run_case(args.case, args.max_epochs)))
+        print(json.dumps(run_case(args.case, args.max_epochs, REPORTING_SEEDS[0] if args.seed is None else args.seed)))
         return
+    seeds = REPORTING_SEEDS[: args.seeds]
     results = {}
     for case in CASES:
-        command = [sys.executable, "-m", "bench.train_speed", "--case", case, "--max-epochs", str(args.max_epochs)]
-        done = subprocess.run(command, capture_output=True, text=True)
-        if done.returncode != 0:
-            raise PipelineError(f"case {case} failed: {done.stderr.strip().splitlines()[-1:]}")
-        results[case] = json.loads(done.stdout.strip().splitlines()[-1])
-        print(f"{case}: done", file=sys.stderr, flush=True)
+        runs = []
+        for seed in seeds:
+            command = [sys.executable, "-m", "bench.train_speed", "--case", case, "--seed", str(seed)]
+            done = subprocess.run([*command, "--max-epochs", str(args.max_epochs)], capture_output=True, text=True)
+            if done.returncode != 0:
+                raise PipelineError(f"case {case}, seed {seed} failed: {done.stderr.strip().splitlines()[-1:]}")
+            runs.append(json.loads(done.stdout.strip().splitlines()[-1]))
+            print(
+                f"{case} seed {seed}: test accuracy {runs[-1]['epoch_accuracies'][-1]:.4f}", file=sys.stderr, flush=True
+            )
+        results[case] = summarize(runs)
+        device, versions = runs[0]["device"], (runs[0]["tensorflow"], runs[0]["keras"])
     stage = run_train_stage()
     default, before = results["default"], results["before"]
-    print(f"{default['device']}: {describe_machine()}, TensorFlow {default['tensorflow']}, Keras {default['keras']}")
+    print(
+        f"{device}: {describe_machine()}, TensorFlow {versions[0]}, Keras {versions[1]}, "
+        f"seeds {', '.join(map(str, seeds))}"
+    )
     print(table(results))
     startup = stage["startup_seconds"]
     startup_text = f"{startup:.1f}" if startup is not None else "none"
     print(
-        f"train stage (params.yaml, as `dvc repro` runs it): {startup_text} s from launch to the first "
+        f"train stage (params.yaml, as `dvc repro` runs it, one run): {startup_text} s from launch to the first "
         f"training step, peak RSS {stage['peak_rss_mb']:,.0f} MB"
     )
     to_99 = default["seconds_to_99"]
@@ -235,8 +272,8 @@ def main() -> None:
         f"time_to_99_vs_keras_fit={ratio} seconds_to_99={f'{to_99:.1f}' if to_99 else 'none'} "
         f"throughput_vs_best_keras={default['samples_per_second'] / best:.2f} "
         f"default_train_seconds_vs_before={default['train_seconds'] / before['train_seconds']:.2f} "
-        f"test_accuracy={default['test_accuracy']:.4f} peak_rss_mb={stage['peak_rss_mb']:.0f} "
-        f"prepared_mb={prepared:.0f} startup_seconds={startup_text}"
+        f"test_accuracy={default['test_accuracy'].mean:.4f} peak_rss_mb={stage['peak_rss_mb']:.0f} "
+        f"prepared_mb={prepared:.0f} startup_seconds={startup_text} seeds={len(seeds)}"
     )
 
 

@@ -112,4 +112,9 @@ def fetch_verified(name: str, expected: MnistFile, sources: list[str], timeout: 
             failures.append(f"{source}: {str(error).removeprefix(f'{filename}: ')}")
         except (OSError, ValueError) as error:  # a missing file, a reset connection, a timeout
             failures.append(f"{source}: {getattr(error, 'strerror', None) or error}")
-    raise PipelineError(f"{filename}: no valid copy found: " + "; ".join(failures))
+    # What to do next: without a network the public mirrors cannot answer, a local mirror can.
+    if os.environ.get(MIRROR_ENV, "").strip():
+        hint = f"check that ${MIRROR_ENV} holds a good copy of the four MNIST .gz files"
+    else:
+        hint = f"offline? set {MIRROR_ENV} to a folder or base URL holding the four MNIST .gz files"
+    raise PipelineError(f"{filename}: no valid copy found: " + "; ".join(failures) + f". {hint}")

@@ -105,13 +105,17 @@ def test_local_mirror_copy_is_verified(tmp_path: Path, mirror: Mirror) -> None:
     assert [p.name for p in tmp_path.iterdir()] == ["out.gz"]
 
 
-def test_checksum_mismatch_names_file_expected_and_actual(tmp_path: Path, mirror: Mirror) -> None:
+def test_checksum_mismatch_names_file_expected_and_actual(
+    tmp_path: Path, mirror: Mirror, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("MNIST_MIRROR", raising=False)  # as on a fresh machine: the hint names it
     (tmp_path / f"{NAME}.gz").write_bytes(gzip.compress(b"\x00\x00\x08\x01\x00\x00\x00\x01\x05"))
     with pytest.raises(PipelineError) as error:
         fetch_verified(NAME, expected(mirror), [str(tmp_path)], 5, tmp_path / "out.gz")
     message = str(error.value)
     assert message.startswith(f"{NAME}.gz: no valid copy found")
     assert f"expected {expected(mirror).sha256}" in message and "SHA-256 of decompressed" in message
+    assert message.endswith("holding the four MNIST .gz files")
     assert not (tmp_path / "out.gz").exists()
 
 
@@ -139,7 +143,7 @@ def test_hostile_servers_are_cut_off(tmp_path: Path, http_mirror: str, mirror: M
     sources = [f"{http_mirror}/{kind}/" for kind in ("liar", "stall", "drip", "redirect")]
     with pytest.raises(PipelineError) as error:
         fetch_verified(NAME, expected(mirror), sources, 0.5, tmp_path / "out.gz")
-    reasons = str(error.value).split("; ")
+    reasons = str(error.value).rsplit(". ", 1)[0].split("; ")  # the sources' reasons, before what to do
     limit = expected(mirror).size + expected(mirror).size // 100 + 64 * 1024
     assert reasons[0].endswith(f"/liar/: more than {limit:,} bytes, larger than any gzip of the real file")
     assert "/stall/: " in reasons[1] and "timed out" in reasons[1]
@@ -197,6 +201,7 @@ def test_failed_fetch_leaves_no_file_and_exits_nonzero(tmp_path: Path, mirror: M
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1].startswith("fetch: error: t10k-labels-idx1-ubyte.gz: no valid copy")
     assert len(result.stderr.strip().splitlines()) == 1
+    assert result.stderr.strip().endswith("check that $MNIST_MIRROR holds a good copy of the four MNIST .gz files")
     assert sorted(p.name for p in (project / "raw").iterdir()) == sorted(f"{n}.gz" for n in list(mirror[1])[:3])
 
 

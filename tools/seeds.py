@@ -1,0 +1,181 @@
+"""Summarise experiments over seeds, from DVC's own records (`dvc exp show --json`).
+
+    dvc exp run --queue -S 'train.seed=range(1,11)'    # the current params over ten seeds
+    dvc queue start -j 1                               # then `dvc queue status` until all say Success
+    python -m tools.seeds [--md] [--against NAME]
+
+Every committed run that `dvc exp show` lists (the baseline commit and its experiments; the
+workspace is left out, since it repeats HEAD or is not committed) is grouped with the runs whose
+params are all equal but `train.seed`. For each group: n, mean, standard deviation, min and max of
+test accuracy, test errors, validation accuracy and training seconds. Then each other group
+against the reference group (the one holding HEAD's own run, or `--against` an experiment's):
+the difference of the means with its 95% confidence interval.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+from lenet5.errors import PipelineError, run_command
+from lenet5.seeds import Group, Spread, difference, group_by_settings
+
+SEED = "train.seed"
+# (metric in DVC's records, label, shown in percent, decimals)
+METRICS = (
+    ("accuracy", "test accuracy %", True, 3),
+    ("errors", "test errors", False, 1),
+    ("val_accuracy", "validation accuracy %", True, 3),
+    ("train_seconds", "training seconds", False, 2),
+)
+Run = tuple[str, dict[str, Any], dict[str, float]]
+
+
+def flatten(prefix: str, values: Any) -> Iterator[tuple[str, Any]]:
+    """{"train": {"seed": 1}} -> ("train.seed", 1), as `dvc exp show` names params."""
+    if isinstance(values, dict):
+        for key, value in values.items():
+            yield from flatten(f"{prefix}.{key}" if prefix else str(key), value)
+    else:
+        yield prefix, values
+
+
+def read_runs(exp_show: list[dict[str, Any]]) -> tuple[list[Run], str | None, int]:
+    """(name, params, metrics) of every committed run with results; HEAD's name; runs skipped."""
+    runs: list[Run] = []
+    head, skipped = None, 0
+
+    def visit(node: Any, top_level: bool) -> None:
+        nonlocal head, skipped
+        if isinstance(node, list):
+            for item in node:
+                visit(item, top_level)
+            return
+        if not isinstance(node, dict):
+            return
+        data = node.get("data")
+        if "rev" in node and isinstance(data, dict) and node["rev"] != "workspace":
+            name = node.get("name") or str(node["rev"])[:7]
+            params = dict(flatten("", (data.get("params") or {}).get("params.yaml", {}).get("data", {})))
+            metrics = {
+                key: value
+                for entry in (data.get("metrics") or {}).values()
+                for key, value in (entry.get("data") or {}).items()
+                if isinstance(value, (int, float)) and not isinstance(value, bool)
+            }
+            if top_level and head is None:
+                head = name
+            if "accuracy" in metrics and params:
+                runs.append((name, params, metrics))
+            else:
+                skipped += 1  # queued, running or failed
+        for key, value in node.items():
+            if key == "experiments" or key == "revs":
+                visit(value, False)
+
+    visit(exp_show, True)
+    return runs, head, skipped
+
+
+def shown(spread: Spread, percent: bool, decimals: int) -> list[str]:
+    scale = 100 if percent else 1
+    return [f"{value * scale:.{decimals}f}" for value in (spread.mean, spread.std, spread.low, spread.high)]
+
+
+def label(group: Group, reference: Group) -> str:
+    """The params in which `group` differs from the reference group."""
+    changed = [f"{k}={v}" for k, v in group.settings.items() if reference.settings.get(k) != v]
+    return ", ".join(changed) or "the reference params"
+
+
+def report(groups: list[Group], reference: Group, skipped: int, markdown: bool) -> str:
+    lines = []
+    letters = {id(group): chr(ord("A") + i) if i < 26 else f"G{i + 1}" for i, group in enumerate(groups)}
+    runs = sum(len(group.names) for group in groups)
+    lines.append(
+        f"{runs} runs from `dvc exp show` in {len(groups)} group(s) of equal params but {SEED}"
+        + (f"; {skipped} without results (queued, running or failed) left out" if skipped else "")
+    )
+    for group in groups:
+        letter = letters[id(group)]
+        title = "reference" if group is reference else label(group, reference)
+        seeds = ", ".join(str(seed) for seed in group.seeds)
+        lines += ["", f"{'### ' if markdown else ''}{letter}: {title} (n={len(group.names)}; seeds {seeds})", ""]
+        header = ["metric", "n", "mean", "std", "min", "max"]
+        rows = [
+            [text, str(group.metrics[key].n), *shown(group.metrics[key], percent, decimals)]
+            for key, text, percent, decimals in METRICS
+            if key in group.metrics
+        ]
+        lines += table(header, rows, markdown)
+    others = [group for group in groups if group is not reference]
+    if others:
+        lines += [
+            "",
+            f"{'### ' if markdown else ''}Against {letters[id(reference)]}: difference of the means, "
+            "95% confidence interval (Welch)",
+            "",
+        ]
+        rows = []
+        for group in others:
+            cells = [letters[id(group)]]
+            for key, _, percent, decimals in METRICS:
+                if key not in group.metrics or key not in reference.metrics:
+                    cells.append("")
+                    continue
+                found = difference(group.metrics[key], reference.metrics[key])
+                scale = 100 if percent else 1
+                interval = (
+                    f" [{found.low * scale:+.{decimals}f}, {found.high * scale:+.{decimals}f}]"
+                    if found.low is not None and found.high is not None
+                    else " (n<2: no interval)"
+                )
+                cells.append(f"{found.delta * scale:+.{decimals}f}{interval}")
+            rows.append(cells)
+        lines += table(["group", *(text for _, text, _, _ in METRICS)], rows, markdown)
+    return "\n".join(lines)
+
+
+def table(header: list[str], rows: list[list[str]], markdown: bool) -> list[str]:
+    if markdown:
+        align = ["---"] + ["---:"] * (len(header) - 1)
+        return ["| " + " | ".join(row) + " |" for row in [header, align, *rows]]
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    return [
+        "  ".join(
+            cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths, strict=True))
+        )
+        for row in [header, *rows]
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--md", action="store_true", help="Markdown tables, for a pull request")
+    parser.add_argument("--against", metavar="NAME", help="the reference: the group of this experiment or commit")
+    args = parser.parse_args()
+    done = subprocess.run([sys.executable, "-m", "dvc", "exp", "show", "--json"], capture_output=True, text=True)
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        raise PipelineError(f"dvc exp show failed: {last}")
+    runs, head, skipped = read_runs(json.loads(done.stdout))
+    if not runs:
+        raise PipelineError("no run with results in `dvc exp show`; run `dvc repro` or `dvc exp run` first")
+    groups = group_by_settings(runs, SEED)
+    wanted = args.against or head
+    reference = next((group for group in groups if wanted in group.names), None)
+    if reference is None:
+        if args.against:
+            known = ", ".join(name for group in groups for name in group.names)
+            raise PipelineError(f"--against {args.against}: no such run with results; known: {known}")
+        reference = groups[0]
+    groups.remove(reference)
+    print(report([reference, *groups], reference, skipped, args.md))  # the reference is always A
+
+
+if __name__ == "__main__":
+    run_command("seeds", main)
