@@ -89,8 +89,10 @@ def run_case(case: str, max_epochs: int, seed: int) -> dict[str, Any]:
     import keras
     import tensorflow as tf
 
+    from lenet5.distribute import make_strategy
+    from lenet5.inputs import as_tensors
     from lenet5.model import as_model_input, build_lenet5, configure_tensorflow
-    from lenet5.training import as_tensors, fit, make_strategy
+    from lenet5.training import fit
 
     config = dataclasses.replace(load_params().train, seed=seed)
     if case == "before":

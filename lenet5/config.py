@@ -1,4 +1,4 @@
-"""Typed settings: params.yaml (the experiment's knobs) and data/sources.yaml (where MNIST comes from).
+"""Typed settings: params.yaml, the experiment's knobs (data/sources.yaml is lenet5/sources.py).
 
 Both are read with ruamel.yaml's YAML 1.2 rules, exactly as DVC reads them (`1e-3` is a number,
 `yes` is a string), so the pipeline and `dvc params diff` always agree on a value. Each section
@@ -15,8 +15,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import math
-import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -71,10 +70,15 @@ def choice(*allowed: str) -> Rule:
     return check
 
 
-def url_list(value: Any) -> tuple[str, ...]:
-    if not isinstance(value, list) or not all(isinstance(v, str) and re.match(r"^(https?|file)://", v) for v in value):
-        raise ValueError("expected a list of http(s):// or file:// base URLs")
-    return tuple(value)
+def pair(low: float, high: float) -> Rule:
+    """Two numbers, each in [low, high): a list in YAML, a tuple here."""
+
+    def check(value: Any) -> tuple[float, float]:
+        if not isinstance(value, list) or len(value) != 2:
+            raise ValueError(f"expected a list of two numbers in [{low}, {high})")
+        return tuple(number(low, high, high_open=True)(v) for v in value)  # type: ignore[return-value]
+
+    return check
 
 
 @dataclass(frozen=True)
@@ -89,6 +93,7 @@ class TrainConfig:
     epochs: int = setting(integer(1, 1000))  # passes over the training split
     batch_size: int = setting(integer(1, MNIST_TRAIN_IMAGES))  # images per step
     optimizer: str = setting(choice("adam", "adamw", "sgd", "rmsprop"))  # sgd: Nesterov, momentum 0.9
+    adam_betas: tuple[float, float] = setting(pair(0, 1))  # adam, adamw: decay of the gradient averages
     learning_rate: float = setting(number(0, 1, low_open=True))  # peak learning rate
     lr_schedule: str = setting(choice("constant", "warmup_cosine"))  # warmup_cosine: linear up, cosine to 0
     warmup_epochs: float = setting(number(0, 1000))  # length of the warm-up, fractions allowed
@@ -116,26 +121,7 @@ class Params:
     plot: PlotConfig
 
 
-@dataclass(frozen=True)
-class MnistFile:
-    sha256: str  # of the decompressed bytes: the same for every correct copy, however gzipped
-    size: int  # decompressed bytes: decompression stops past it
-
-
-@dataclass(frozen=True)
-class Sources:
-    """data/sources.yaml: the public mirrors and what a genuine copy of each file is."""
-
-    mirrors: tuple[str, ...] = setting(url_list)  # base URLs, tried after $MNIST_MIRROR
-    timeout_seconds: float = setting(number(0, 600, low_open=True))  # a stalled transfer is abandoned
-    files: Mapping[str, MnistFile] = setting(lambda value: _mnist_files(value))  # sha256 and size of each
-
-
 Section = TypeVar("Section")
-
-# The four files every MNIST mirror serves (as NAME.gz), by their decompressed names.
-MNIST_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
-MAX_MNIST_FILE_BYTES = 100_000_000  # the largest, train-images, is 47,040,016
 
 
 class Document:
@@ -203,7 +189,7 @@ def _unknown_key(keys: tuple[str, ...], key: str, known: list[str]) -> str:
     return f"{name}: unknown key; {hint}"
 
 
-def _checked(cls: type[Section], values: Any, doc: Document, keys: tuple[str, ...], problems: list[str]) -> Any:
+def check_section(cls: type[Section], values: Any, doc: Document, keys: tuple[str, ...], problems: list[str]) -> Any:
     """Build `cls` from a mapping, adding one message per bad, unknown or missing key to `problems`."""
     name = ".".join(keys)
     specs = dataclasses.fields(cls)  # type: ignore[arg-type]
@@ -229,7 +215,7 @@ def _checked(cls: type[Section], values: Any, doc: Document, keys: tuple[str, ..
         rule = spec.metadata.get("rule")
         try:
             checked[spec.name] = (
-                rule(value) if rule else _checked(SECTIONS[spec.name], value, doc, (spec.name,), problems)
+                rule(value) if rule else check_section(SECTIONS[spec.name], value, doc, (spec.name,), problems)
             )
         except ValueError as error:
             problems.append(f"{doc.where(*keys, spec.name)}: {full}: {value!r} is not allowed; {error}")
@@ -242,7 +228,7 @@ SECTIONS: dict[str, type] = {"prepare": PrepareConfig, "train": TrainConfig, "pl
 def load_params(path: Path = PARAMS_FILE) -> Params:
     """Every section of params.yaml, checked; all problems raised together."""
     doc, problems = Document(path), []
-    params = _checked(Params, doc.values, doc, (), problems)
+    params = check_section(Params, doc.values, doc, (), problems)
     if params is not None:
         problems += _cross_checks(params, doc)
     raise_if(problems)
@@ -269,27 +255,6 @@ def _cross_checks(params: Params, doc: Document) -> list[str]:
             f"most the {train_images} training images left after prepare.validation_size"
         )
     return problems
-
-
-def _mnist_files(value: Any) -> dict[str, MnistFile]:
-    if not isinstance(value, dict) or set(value) != set(MNIST_FILES):
-        raise ValueError(f"expected exactly the keys {', '.join(MNIST_FILES)}")
-    files = {}
-    for name, entry in value.items():
-        if not isinstance(entry, dict) or set(entry) != {"sha256", "size"}:
-            raise ValueError(f"expected {name} to have exactly sha256 and size")
-        if not isinstance(entry["sha256"], str) or not re.fullmatch(r"[0-9a-f]{64}", entry["sha256"]):
-            raise ValueError(f"expected {name}.sha256 to be a lowercase hex SHA-256")
-        files[name] = MnistFile(entry["sha256"], integer(1, MAX_MNIST_FILE_BYTES)(entry["size"]))
-    return files
-
-
-def load_sources(path: Path) -> Sources:
-    """data/sources.yaml, checked; all problems raised together."""
-    doc, problems = Document(path), []
-    sources = _checked(Sources, doc.values, doc, (), problems)
-    raise_if(problems)
-    return sources
 
 
 def raise_if(problems: list[str]) -> None:

@@ -35,8 +35,22 @@ def load_split(folder: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
     paths = [folder / f"{split}_images.npy", folder / f"{split}_labels.npy"]
     for path in paths:
         if not path.is_file():
-            raise PipelineError(f"{path}: missing; run `dvc repro` to prepare the data")
-    images, labels = (np.load(path, allow_pickle=False) for path in paths)
+            raise PipelineError(f"{path}: missing")
+    images, labels = (read_npy(path) for path in paths)
     if images.dtype != np.uint8 or images.shape[1:] != IMAGE_SHAPE or len(images) != len(labels):
         raise PipelineError(f"{paths[0]}: {images.dtype} {images.shape} is not {len(labels)} uint8 28x28 images")
+    if labels.dtype != np.uint8 or labels.ndim != 1 or (labels.size and labels.max() > 9):
+        raise PipelineError(f"{paths[1]}: {labels.dtype} {labels.shape} is not digit labels 0-9")
     return images, labels
+
+
+def read_npy(path: Path) -> np.ndarray:
+    """A .npy file's array, or a one-line error if it is damaged (truncated, overwritten, not .npy).
+
+    Memory-mapped first: a header that claims more data than the file holds is refused before
+    anything of that size is allocated; then copied, so the file can be replaced while in use.
+    """
+    try:
+        return np.array(np.load(path, mmap_mode="r", allow_pickle=False))
+    except (ValueError, OSError, EOFError) as error:
+        raise PipelineError(f"{path}: damaged, not a readable .npy file ({error})") from None

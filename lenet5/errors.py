@@ -35,6 +35,15 @@ def run_command(name: str, main: Callable[[], None]) -> None:
         sys.exit(EXIT_INTERRUPTED)
 
 
+@contextmanager
+def hint_on_error(hint: str) -> Iterator[None]:
+    """Add `hint` (what to do about it) to every line of a PipelineError raised in the block."""
+    try:
+        yield
+    except PipelineError as error:
+        raise PipelineError(*(f"{problem}; {hint}" for problem in error.problems)) from None
+
+
 # A separate process: it runs however long the main one is stuck holding the interpreter lock.
 _WATCHDOG = (
     "import os, sys, time; time.sleep(float(sys.argv[1])); print(sys.argv[3], file=sys.stderr); "

@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import json
 import zipfile
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -113,11 +114,25 @@ def save_model(model: keras.Model, path: Path) -> None:
 
 def load_model(path: Path) -> keras.Model:
     if not path.is_file():
-        raise PipelineError(f"{path}: missing; run `dvc repro` (or `dvc pull`) to get the trained model")
+        raise PipelineError(f"{path}: missing")
     try:
-        return keras.models.load_model(path)
-    except (OSError, ValueError, zipfile.BadZipFile) as error:
-        raise PipelineError(f"{path}: not a loadable Keras model ({error})") from None
+        # A .keras file is a zip: its own checksums find a truncated or altered file, which Keras
+        # would report as "file not found".
+        with zipfile.ZipFile(path) as archive:
+            damaged = archive.testzip()
+        if damaged is not None:
+            raise PipelineError(f"{path}: damaged (the checksum of {damaged} inside it does not match)")
+    except (zipfile.BadZipFile, zlib.error, OSError, EOFError) as error:
+        raise PipelineError(f"{path}: damaged or not a Keras model (not a complete zip archive: {error})") from None
+    try:
+        model = keras.models.load_model(path)
+    except Exception as error:  # a damaged archive can fail anywhere in Keras's loader, in any type
+        reason = str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
+        raise PipelineError(f"{path}: damaged or not a Keras model ({reason})") from None
+    shapes = (tuple(model.input_shape), tuple(model.output_shape)) if isinstance(model, keras.Model) else None
+    if shapes != ((None, *INPUT_SHAPE), (None, CLASSES)):
+        raise PipelineError(f"{path}: a Keras model, but not one that takes 28x28 digits and gives 10 probabilities")
+    return model
 
 
 def as_model_input(images: np.ndarray) -> np.ndarray:

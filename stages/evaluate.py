@@ -1,11 +1,11 @@
 """Stage evaluate: score the saved model on the 10,000 test images (and on the validation split).
 
-Writes metrics/eval.json (test loss, accuracy and errors, and the validation accuracy that
-settings are chosen by: the columns `dvc exp show` and `dvc metrics diff` compare),
-metrics/per_class.json (precision, recall and F1 of each digit and their macro average, kept
-apart so they do not crowd every table), metrics/predictions.csv (one `actual,predicted` row per
-test image, drawn by DVC's confusion template) and metrics/misclassified.json (the indices of
-the test images it got wrong).
+Writes metrics/eval.json (test accuracy and errors, and the validation accuracy that settings are
+chosen by: the columns `dvc exp show` and `dvc metrics diff` compare), metrics/per_class.json
+(the test loss, and precision, recall and F1 of each digit with their macro average: kept apart so
+they do not crowd every table; the loss too, since label smoothing makes it a poor thing to
+compare), metrics/predictions.csv (one `actual,predicted` row per test image, drawn by DVC's
+confusion template) and metrics/misclassified.json (the indices of the test images it got wrong).
 """
 
 from __future__ import annotations
@@ -16,10 +16,12 @@ from pathlib import Path
 import numpy as np
 
 from lenet5.data import load_split
-from lenet5.errors import run_command
-from lenet5.files import write_json, write_text
+from lenet5.errors import hint_on_error, run_command
+from lenet5.files import write_json
 from lenet5.model import load_model, predict_probabilities
+from lenet5.results import write_results
 from lenet5.scoring import confusion_matrix, per_class_scores, score
+from stages.hints import good_copy
 
 
 def main() -> None:
@@ -32,22 +34,22 @@ def main() -> None:
     parser.add_argument("--misclassified", type=Path, required=True)
     args = parser.parse_args()
 
-    images, labels = load_split(args.data, "test")
+    with hint_on_error(good_copy(args.data, "prepare")):
+        images, labels = load_split(args.data, "test")
+        val_images, val_labels = load_split(args.data, "val")
+    with hint_on_error(good_copy(args.model, "train")):
+        model = load_model(args.model)
     labels = labels.astype(np.int64)
-    model = load_model(args.model)
     probabilities = predict_probabilities(model, images)
-    val_images, val_labels = load_split(args.data, "val")
     _, val_accuracy = score(predict_probabilities(model, val_images), val_labels.astype(np.int64))
     predicted = np.argmax(probabilities, axis=1)
     loss, accuracy = score(probabilities, labels)
     wrong = np.flatnonzero(predicted != labels)
 
-    rows = "".join(f"{a},{p}\n" for a, p in zip(labels, predicted, strict=True))
-    write_text(args.predictions, "actual,predicted\n" + rows)
-    write_json(args.misclassified, {"count": len(wrong), "indices": wrong.tolist()})
-    scores = {"loss": round(loss, 6), "accuracy": round(accuracy, 6), "errors": len(wrong)}
-    write_json(args.metrics, scores | {"val_accuracy": round(val_accuracy, 6)})
-    write_json(args.per_class, per_class_scores(confusion_matrix(labels, predicted)))
+    write_results(args.predictions, args.misclassified, labels, predicted)
+    scores = {"accuracy": round(accuracy, 6), "errors": len(wrong), "val_accuracy": round(val_accuracy, 6)}
+    write_json(args.metrics, scores)
+    write_json(args.per_class, {"loss": round(loss, 6)} | per_class_scores(confusion_matrix(labels, predicted)))
     print(
         f"evaluate: test accuracy {accuracy:.4f}, loss {loss:.4f}, {len(wrong)} of {len(labels)} wrong; "
         f"validation accuracy {val_accuracy:.4f}"

@@ -9,9 +9,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from lenet5.config import MNIST_FILES, load_sources
 from lenet5.download import fetch_verified, list_sources
 from lenet5.errors import run_command
+from lenet5.sources import MNIST_FILES, load_sources
 
 
 def main() -> None:

@@ -8,22 +8,14 @@ are DVC plots (`dvc plots show`), not drawn here.
 from __future__ import annotations
 
 import argparse
-import csv
-import json
 from pathlib import Path
 
 from lenet5.config import load_params
 from lenet5.data import load_split
-from lenet5.errors import PipelineError, run_command
+from lenet5.errors import hint_on_error, run_command
 from lenet5.figures import digit_grid, save_figure
-
-
-def read_predictions(path: Path) -> tuple[list[int], list[int]]:
-    if not path.is_file():
-        raise PipelineError(f"{path}: missing; the evaluate stage writes it")
-    with open(path, newline="") as handle:
-        rows = list(csv.DictReader(handle))
-    return [int(row["actual"]) for row in rows], [int(row["predicted"]) for row in rows]
+from lenet5.results import read_results
+from stages.hints import good_copy, rerun
 
 
 def main() -> None:
@@ -36,9 +28,11 @@ def main() -> None:
     args = parser.parse_args()
     config = load_params(args.params).plot
 
-    actual, predicted = read_predictions(args.predictions)
-    images, _ = load_split(args.data, "test")
-    wrong = json.loads(args.misclassified.read_text())["indices"][: config.misclassified_max]
+    with hint_on_error(good_copy(args.data, "prepare")):
+        images, _ = load_split(args.data, "test")
+    with hint_on_error(rerun("evaluate")):
+        actual, predicted, wrong = read_results(args.predictions, args.misclassified, len(images))
+    wrong = wrong[: config.misclassified_max]
 
     titles = [f"Actual: {actual[i]} Pred: {predicted[i]}" for i in range(6)]
     save_figure(digit_grid(images[:6], titles, columns=3), args.out / "test_digits.png", config.dpi)

@@ -11,8 +11,9 @@ from pathlib import Path
 
 from lenet5.config import load_params
 from lenet5.data import save_split, split_validation
-from lenet5.errors import run_command
+from lenet5.errors import hint_on_error, run_command
 from lenet5.idx import load_part
+from stages.hints import good_copy
 
 
 def main() -> None:
@@ -23,8 +24,9 @@ def main() -> None:
     args = parser.parse_args()
     config = load_params(args.params).prepare
 
-    train_images, train_labels = load_part(args.raw, "train")
-    test_images, test_labels = load_part(args.raw, "test")
+    with hint_on_error(good_copy(args.raw, "fetch")):
+        train_images, train_labels = load_part(args.raw, "train")
+        test_images, test_labels = load_part(args.raw, "test")
     train_idx, val_idx = split_validation(len(train_labels), config.validation_size, config.seed)
     save_split(args.out, "train", train_images[train_idx], train_labels[train_idx])
     save_split(args.out, "val", train_images[val_idx], train_labels[val_idx])

@@ -17,8 +17,9 @@ from pathlib import Path
 
 from lenet5.config import load_params
 from lenet5.data import load_split
-from lenet5.errors import EXIT_INTERRUPTED, run_command
+from lenet5.errors import EXIT_INTERRUPTED, hint_on_error, run_command
 from lenet5.files import write_json
+from stages.hints import good_copy
 
 
 def main() -> None:
@@ -34,13 +35,17 @@ def main() -> None:
     )
     args = parser.parse_args()
     config = load_params(args.params).train
-    train, validation = load_split(args.data, "train"), load_split(args.data, "val")
+    with hint_on_error(good_copy(args.data, "prepare")):
+        train, validation = load_split(args.data, "train"), load_split(args.data, "val")
 
     from dvclive import Live
     from dvclive.keras import DVCLiveCallback
 
+    from lenet5.callbacks import Progress
+    from lenet5.distribute import describe_devices, make_strategy, writes_outputs
+    from lenet5.inputs import as_tensors
     from lenet5.model import build_lenet5, configure_tensorflow, save_model
-    from lenet5.training import Progress, as_tensors, describe_devices, fit, make_strategy, writes_outputs
+    from lenet5.training import fit
 
     configure_tensorflow(config.seed, config.threads)
     strategy = make_strategy(config.distribute, args.worker_timeout)  # before any op: multi_worker needs that

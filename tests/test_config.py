@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 import yaml
 
-from lenet5.config import TrainConfig, load_params, load_sources
+from lenet5.config import TrainConfig, load_params
 from lenet5.errors import PipelineError
+from lenet5.sources import load_sources
 from tests.conftest import ROOT
 
 DEFAULTS = yaml.safe_load((ROOT / "params.yaml").read_text())
@@ -68,6 +69,13 @@ def test_yaml_1_2_numbers_are_numbers(tmp_path: Path, text: str) -> None:
         ("train", "lr_schedule", "cosine", "train.lr_schedule: 'cosine' is not allowed"),
         ("train", "warmup_epochs", 20, "train.warmup_epochs: 20.0 is not allowed; expected fewer than train.epochs"),
         ("train", "unaugmented_epochs", 5, "train.unaugmented_epochs: 5 is not allowed; expected at most train.epochs"),
+        (
+            "train",
+            "adam_betas",
+            [0.9],
+            "train.adam_betas: [0.9] is not allowed; expected a list of two numbers in [0, 1)",
+        ),
+        ("train", "adam_betas", [0.9, 1], "train.adam_betas: [0.9, 1] is not allowed; expected a number in [0, 1)"),
         ("train", "label_smoothing", 1, "train.label_smoothing: 1 is not allowed; expected a number in [0, 1)"),
         ("train", "distribute", "horovod", "train.distribute: 'horovod' is not allowed; expected one of none"),
         ("plot", "dpi", 10, "plot.dpi: 10 is not allowed; expected an integer from 50 to 300"),

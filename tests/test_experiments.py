@@ -75,7 +75,7 @@ def test_exp_show_is_readable(experiments: Project) -> None:
     files = [c for c in columns if "/" in c]  # the hash of each dependency file, code included
     values = [c for c in columns if c not in files]
     assert values[:2] == ["Experiment", "Created"]
-    assert values[2:7] == ["accuracy", "errors", "loss", "val_accuracy", "train_seconds"]
+    assert values[2:6] == ["accuracy", "errors", "val_accuracy", "train_seconds"]
     assert [c for c in values if c.startswith("train.")] == [f"train.{key}" for key in experiments.params()["train"]]
     assert len(values) <= 25, values
     assert not any("mirror" in c or "sha256" in c or "parameters" in c for c in columns)

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from lenet5.config import MnistFile
 from lenet5.download import fetch_verified, list_sources
 from lenet5.errors import PipelineError
+from lenet5.sources import MnistFile
 from tests.conftest import ROOT, Mirror, run_env, write_sources
 
 NAME = "train-labels-idx1-ubyte"

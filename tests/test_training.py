@@ -11,19 +11,12 @@ import pytest
 import tensorflow as tf
 
 from lenet5.config import TrainConfig, load_params
+from lenet5.distribute import check_tf_config, describe_devices, make_strategy
 from lenet5.errors import PipelineError
+from lenet5.inputs import augment, epoch_order, training_batches
 from lenet5.model import build_lenet5, configure_tensorflow
 from lenet5.scoring import score
-from lenet5.training import (
-    augment,
-    check_tf_config,
-    describe_devices,
-    epoch_order,
-    fit,
-    make_optimizer,
-    make_strategy,
-    training_batches,
-)
+from lenet5.training import fit, make_optimizer
 from tests.conftest import ROOT
 from tests.mnist_fixture import make_digits
 
