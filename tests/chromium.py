@@ -22,6 +22,9 @@ BROWSERS = ("chromium", "chromium-headless-shell", "chromium-browser")
 
 
 def find_chromium() -> str | None:
+    """$CHROMIUM if set (any Chromium-based browser, e.g. Google Chrome on macOS), else one on PATH."""
+    if os.environ.get("CHROMIUM"):
+        return os.environ["CHROMIUM"]
     return next((path for name in BROWSERS if (path := shutil.which(name))), None)
 
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import os
 import re
+import resource
 import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +59,24 @@ def write_sources(project: Path, files: dict[str, dict[str, Any]]) -> None:
     sources = yaml.safe_load((ROOT / "data/sources.yaml").read_text())
     sources.update(mirrors=[], files=files)
     (project / "data/sources.yaml").write_text(yaml.safe_dump(sources, sort_keys=False))
+
+
+# Address-space limits are what prove a refusal happened before a large allocation. Linux enforces
+# RLIMIT_AS; macOS accepts no such limit, so there the children run unlimited and the tests whose
+# point is the limit are skipped.
+MEMORY_LIMITS = sys.platform.startswith("linux")
+needs_memory_limits = pytest.mark.skipif(not MEMORY_LIMITS, reason="this platform does not enforce RLIMIT_AS")
+
+
+def memory_limit(memory_mb: int | None) -> Callable[[], None] | None:
+    """A `preexec_fn` that caps a child process's address space at `memory_mb` MiB (None: no cap)."""
+    if not memory_mb or not MEMORY_LIMITS:
+        return None
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (memory_mb << 20, memory_mb << 20))
+
+    return limit
 
 
 def run_env(mirror_folder: Path) -> dict[str, str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -62,3 +63,35 @@ def test_make_setup_picks_the_build_from_device() -> None:
     assert "--extra gpu" in dry_run("DEVICE=gpu").stdout
     wrong = subprocess.run(["make", "setup", "DEVICE=tpu"], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert wrong.returncode != 0 and "DEVICE=tpu: expected cpu or gpu" in wrong.stderr
+
+
+# Where `make setup` must work, the TensorFlow package the cpu extra picks there, and its wheel tag.
+PLATFORMS = {
+    "Linux x86_64": (
+        "tensorflow-cpu",
+        "platform_machine == 'x86_64' and sys_platform == 'linux'",
+        "manylinux_2_27_x86_64",
+    ),
+    "Linux aarch64": (
+        "tensorflow",
+        "platform_machine == 'aarch64' and sys_platform == 'linux'",
+        "manylinux_2_27_aarch64",
+    ),
+    "macOS arm64": ("tensorflow", "platform_machine == 'arm64' and sys_platform == 'darwin'", "macosx_12_0_arm64"),
+}
+
+
+def test_the_lock_installs_tensorflow_on_each_platform() -> None:
+    """uv.lock resolves for all three (pyproject's required-environments makes locking fail otherwise)
+    and holds a TensorFlow wheel for each platform and each supported Python."""
+    cpu = exported("cpu")
+    lock = (ROOT / "uv.lock").read_text()
+    for platform, (package, marker, tag) in PLATFORMS.items():
+        assert re.search(
+            rf"^{package}==2\.21\.0 ; .*\({re.escape(marker)}\)|^{package}==2\.21\.0 ; {re.escape(marker)}$",
+            cpu,
+            flags=re.M,
+        ), (platform, cpu)
+        for python in ("cp310", "cp311", "cp312", "cp313"):
+            wheel = f"{package.replace('-', '_')}-2.21.0-{python}-{python}-{tag}.whl"
+            assert f"/{wheel}" in lock, (platform, wheel)

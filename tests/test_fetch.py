@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import gzip
 import http.server
-import resource
 import socket
 import subprocess
 import sys
@@ -19,7 +18,7 @@ import pytest
 from lenet5.download import fetch_verified, list_sources
 from lenet5.errors import PipelineError
 from lenet5.sources import MnistFile
-from tests.conftest import ROOT, Mirror, run_env, write_sources
+from tests.conftest import ROOT, Mirror, memory_limit, needs_memory_limits, run_env, write_sources
 
 NAME = "train-labels-idx1-ubyte"
 
@@ -169,14 +168,10 @@ def test_mirror_env_comes_first_and_is_made_absolute(monkeypatch: pytest.MonkeyP
 
 def run_fetch(project: Path, mirror_folder: Path, memory_mb: int = 400) -> subprocess.CompletedProcess[str]:
     """The fetch stage in a child limited to `memory_mb` of address space, from a project copy."""
-
-    def limit_memory() -> None:
-        resource.setrlimit(resource.RLIMIT_AS, (memory_mb << 20, memory_mb << 20))
-
     env = run_env(mirror_folder) | {"PYTHONPATH": str(ROOT)}
     command = [sys.executable, "-m", "stages.fetch", "--sources", "data/sources.yaml", "--out", "raw"]
     return subprocess.run(
-        command, cwd=project, env=env, capture_output=True, text=True, preexec_fn=limit_memory, timeout=120
+        command, cwd=project, env=env, capture_output=True, text=True, preexec_fn=memory_limit(memory_mb), timeout=120
     )
 
 
@@ -205,6 +200,7 @@ def test_failed_fetch_leaves_no_file_and_exits_nonzero(tmp_path: Path, mirror: M
     assert sorted(p.name for p in (project / "raw").iterdir()) == sorted(f"{n}.gz" for n in list(mirror[1])[:3])
 
 
+@needs_memory_limits
 def test_gzip_bomb_is_refused_in_bounded_memory_and_time(tmp_path: Path, mirror: Mirror) -> None:
     """800 KB that decompress to 800 MB of zeros, refused by a fetch that may use 400 MB in all."""
     member = gzip.compress(bytes(1 << 20), mtime=0)  # 1 MiB of zeros in about 1 KB; gzip allows many members

@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import resource
 import subprocess
 import sys
 import time
@@ -18,7 +17,7 @@ from PIL import Image
 
 from lenet5.digits import frame_like_mnist, read_digit
 from lenet5.errors import PipelineError
-from tests.conftest import Project
+from tests.conftest import Project, memory_limit, needs_memory_limits
 
 PREDICT = Path(sys.executable).parent / "lenet5-predict"  # the installed console command
 
@@ -43,10 +42,6 @@ def predict(
 ) -> subprocess.CompletedProcess[str]:
     """`lenet5-predict ARGS` run from `cwd` (the project by default), with at most `memory_mb` of address space."""
 
-    def limit_memory() -> None:
-        if memory_mb:
-            resource.setrlimit(resource.RLIMIT_AS, (memory_mb << 20, memory_mb << 20))
-
     return subprocess.run(
         [str(PREDICT), *map(str, args)],
         cwd=cwd or project.path,
@@ -54,7 +49,7 @@ def predict(
         capture_output=True,
         text=True,
         timeout=300,
-        preexec_fn=limit_memory,
+        preexec_fn=memory_limit(memory_mb),
     )
 
 
@@ -169,6 +164,7 @@ def png_of_size(width: int, height: int) -> bytes:
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", data) + chunk(b"IEND", b"")
 
 
+@needs_memory_limits
 def test_hostile_images_are_refused_in_bounded_memory(trained_project: Project, tmp_path: Path) -> None:
     """A 20000x20000 PNG (400 megapixels in about 400 KB) and a 200-frame GIF, each refused unread."""
     huge = tmp_path / "huge.png"
