@@ -103,13 +103,29 @@ def test_warmup_cosine_schedule_rises_then_falls_to_zero() -> None:
     assert float(constant.learning_rate) == pytest.approx(0.01)
 
 
-@pytest.mark.parametrize("name", ["adam", "adamw", "sgd", "rmsprop"])
-def test_every_optimizer_trains(name: str) -> None:
+@pytest.mark.parametrize(
+    ("name", "keras_class", "expected"),
+    [
+        ("adam", "Adam", {"beta_1": 0.8, "beta_2": 0.95}),
+        ("adamw", "AdamW", {"beta_1": 0.8, "beta_2": 0.95}),
+        ("sgd", "SGD", {"momentum": 0.9, "nesterov": True}),
+        ("rmsprop", "RMSprop", {}),
+    ],
+)
+def test_every_optimizer_trains_with_its_settings(name: str, keras_class: str, expected: dict[str, Any]) -> None:
     train, validation = make_digits(64, seed=5), make_digits(16, seed=6)
-    history = fit(build_lenet5(), config(optimizer=name, epochs=1, weight_decay=0.0001), train, validation)
-    (row,) = history
+    settings = config(optimizer=name, epochs=1, weight_decay=0.0001, adam_betas=(0.8, 0.95), label_smoothing=0.2)
+    model = build_lenet5()
+    (row,) = fit(model, settings, train, validation)
     assert set(row) == {"loss", "accuracy", "val_loss", "val_accuracy", "learning_rate"}
     assert np.isfinite(row["loss"]) and 0.0 <= row["accuracy"] <= 1.0
+    # What was asked for reached Keras: the optimizer, its decay rates or momentum, the weight
+    # decay, and the label smoothing of the loss.
+    optimizer = model.optimizer.get_config()
+    assert type(model.optimizer).__name__ == keras_class
+    assert {key: optimizer[key] for key in expected} == pytest.approx(expected)
+    assert optimizer["weight_decay"] == pytest.approx(0.0001)
+    assert model.loss.get_config()["label_smoothing"] == pytest.approx(0.2)
 
 
 def test_score_matches_hand_computation() -> None:
