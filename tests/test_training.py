@@ -136,11 +136,25 @@ def test_score_matches_hand_computation() -> None:
     assert accuracy == pytest.approx(2 / 3)
 
 
-def train_once(settings: TrainConfig, checkpoint: Path | None = None) -> tuple[list[np.ndarray], list[dict]]:
+class EpochsRun(tf.keras.callbacks.Callback):
+    """Counts the epochs `fit` actually trains (replayed ones are not begun)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.begun: list[int] = []
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self.begun.append(epoch)
+
+
+def train_once(
+    settings: TrainConfig, checkpoint: Path | None = None, init_seed: int | None = None, callbacks: list | None = None
+) -> tuple[list[np.ndarray], list[dict]]:
+    """Train on small digits; `init_seed` draws other initial weights than `settings.seed` would."""
     train, validation = make_digits(200, seed=3), make_digits(40, seed=8)
-    configure_tensorflow(settings.seed, settings.threads)
+    configure_tensorflow(settings.seed if init_seed is None else init_seed, settings.threads)
     model = build_lenet5()
-    history = fit(model, settings, train, validation, checkpoint=checkpoint)
+    history = fit(model, settings, train, validation, checkpoint=checkpoint, callbacks=callbacks or [])
     return model.get_weights(), history
 
 
@@ -164,9 +178,29 @@ def test_resume_from_a_checkpoint_equals_a_straight_run(tmp_path: Path) -> None:
     configure_tensorflow(settings.seed, settings.threads)
     with pytest.raises(KeyboardInterrupt):
         fit(build_lenet5(), settings, train, validation, checkpoint=stopped, callbacks=[StopAfterFirstEpoch()])
-    resumed, resumed_history = train_once(settings, stopped)
+    # Other initial weights and a count of the epochs trained: a resume that silently started over
+    # would train 3 epochs from those weights and end elsewhere.
+    epochs = EpochsRun()
+    resumed, resumed_history = train_once(settings, stopped, init_seed=settings.seed + 1, callbacks=[epochs])
+    assert epochs.begun == [1, 2]
     assert resumed_history == straight_history
     for a, b in zip(straight, resumed, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_a_checkpoint_of_other_params_is_not_used(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    checkpoint = tmp_path / "train.npz"
+    train_once(config(epochs=2, learning_rate=0.003), checkpoint)  # leaves the checkpoint of its epoch 2
+    assert checkpoint.is_file()
+    capsys.readouterr()
+    other = config(epochs=2, learning_rate=0.004)
+    epochs = EpochsRun()
+    weights, history = train_once(other, checkpoint, callbacks=[epochs])
+    assert f"train: note: {checkpoint} is from another run (other params or data)" in capsys.readouterr().out
+    assert epochs.begun == [0, 1]
+    straight, straight_history = train_once(other)
+    assert history == straight_history
+    for a, b in zip(straight, weights, strict=True):
         np.testing.assert_array_equal(a, b)
 
 
