@@ -95,3 +95,7 @@ def test_a_queued_seed_sweep_is_summarised_from_dvc_records(trained_project: Pro
     faster = next(name for name, params, _ in runs if params["train.learning_rate"] == 0.004)
     markdown = seeds_report(project, "--md", "--against", faster)
     assert "### A: reference (n=2;" in markdown and "| metric | n | mean | std | min | max |" in markdown
+
+    reported = seeds_report(project, "--seeds", "2-3")  # only the reporting seeds: main's 98 left out
+    assert reported.startswith("3 runs from `dvc exp show` in 2 group(s)")  # seeds 2 and 3, and 2 at 0.004
+    assert "(n=1; seeds 2)" in reported and "(n=2; seeds " in reported

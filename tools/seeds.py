@@ -2,14 +2,16 @@
 
     dvc exp run --queue -S 'train.seed=range(1,11)'    # the current params over ten seeds
     dvc queue start -j 1                               # then `dvc queue status` until all say Success
-    python -m tools.seeds [--md] [--against NAME]
+    python -m tools.seeds [--md] [--against NAME] [--seeds 101-110]
 
 Every committed run that `dvc exp show` lists (the baseline commit and its experiments; the
 workspace is left out, since it repeats HEAD or is not committed) is grouped with the runs whose
 params are all equal but `train.seed`. For each group: n, mean, standard deviation, min and max of
 test accuracy, test errors, validation accuracy and training seconds. Then each other group
 against the reference group (the one holding HEAD's own run, or `--against` an experiment's):
-the difference of the means with its 95% confidence interval.
+the difference of the means with its 95% confidence interval. `--seeds` counts only runs of those
+seeds (a range like 101-110, or a list like 1,2,3): the reporting seeds, say, and not the seeds
+the settings were chosen with.
 """
 
 from __future__ import annotations
@@ -79,6 +81,17 @@ def read_runs(exp_show: list[dict[str, Any]]) -> tuple[list[Run], str | None, in
 
     visit(exp_show, True)
     return runs, head, skipped
+
+
+def seed_set(text: str) -> set[int]:
+    """`101-110` or `1,2,3` as a set of seeds."""
+    try:
+        if "-" in text:
+            low, high = (int(part) for part in text.split("-", 1))
+            return set(range(low, high + 1))
+        return {int(part) for part in text.split(",")}
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a range like 101-110 or a list like 1,2,3") from None
 
 
 def shown(spread: Spread, percent: bool, decimals: int) -> list[str]:
@@ -157,12 +170,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--md", action="store_true", help="Markdown tables, for a pull request")
     parser.add_argument("--against", metavar="NAME", help="the reference: the group of this experiment or commit")
+    parser.add_argument("--seeds", type=seed_set, help="only runs of these seeds: 101-110, or 1,2,3")
     args = parser.parse_args()
     done = subprocess.run([sys.executable, "-m", "dvc", "exp", "show", "--json"], capture_output=True, text=True)
     if done.returncode != 0:
         last = (done.stderr.strip().splitlines() or ["no output"])[-1]
         raise PipelineError(f"dvc exp show failed: {last}")
     runs, head, skipped = read_runs(json.loads(done.stdout))
+    if args.seeds is not None:
+        runs = [run for run in runs if run[1].get(SEED) in args.seeds]
     if not runs:
         raise PipelineError("no run with results in `dvc exp show`; run `dvc repro` or `dvc exp run` first")
     groups = group_by_settings(runs, SEED)
