@@ -2,7 +2,7 @@
 
     dvc exp run --queue -S 'train.seed=range(1,11)'    # the current params over ten seeds
     dvc queue start -j 1                               # then `dvc queue status` until all say Success
-    python -m tools.seeds [--md] [--against NAME] [--seeds 101-110]
+    python -m tools.seeds [--md] [--against NAME] [--seeds 101-110] [--rev REV ...]
 
 Every committed run that `dvc exp show` lists (the baseline commit and its experiments; the
 workspace is left out, since it repeats HEAD or is not committed) is grouped with the runs whose
@@ -11,7 +11,8 @@ test accuracy, test errors, validation accuracy and training seconds. Then each 
 against the reference group (the one holding HEAD's own run, or `--against` an experiment's):
 the difference of the means with its 95% confidence interval. `--seeds` counts only runs of those
 seeds (a range like 101-110, or a list like 1,2,3): the reporting seeds, say, and not the seeds
-the settings were chosen with.
+the settings were chosen with. `--rev` reads the experiments of other commits than HEAD (as
+`dvc exp show --rev`; repeat it for several).
 """
 
 from __future__ import annotations
@@ -59,6 +60,10 @@ def read_runs(exp_show: list[dict[str, Any]]) -> tuple[list[Run], str | None, in
             return
         if not isinstance(node, dict):
             return
+        executor = node.get("executor") or {}
+        if executor.get("state") in ("queued", "running", "failed"):  # shows its baseline's results
+            skipped += len(node.get("revs") or [])
+            return
         data = node.get("data")
         if "rev" in node and isinstance(data, dict) and node["rev"] != "workspace":
             name = node.get("name") or str(node["rev"])[:7]
@@ -71,7 +76,7 @@ def read_runs(exp_show: list[dict[str, Any]]) -> tuple[list[Run], str | None, in
             }
             if top_level and head is None:
                 head = name
-            if "accuracy" in metrics and params:
+            if "accuracy" in metrics and params and not node.get("error"):
                 runs.append((name, params, metrics))
             else:
                 skipped += 1  # queued, running or failed
@@ -171,8 +176,11 @@ def main() -> None:
     parser.add_argument("--md", action="store_true", help="Markdown tables, for a pull request")
     parser.add_argument("--against", metavar="NAME", help="the reference: the group of this experiment or commit")
     parser.add_argument("--seeds", type=seed_set, help="only runs of these seeds: 101-110, or 1,2,3")
+    parser.add_argument("--rev", action="append", default=[], help="a commit whose experiments to read (repeatable)")
     args = parser.parse_args()
-    done = subprocess.run([sys.executable, "-m", "dvc", "exp", "show", "--json"], capture_output=True, text=True)
+    revs = [arg for rev in args.rev for arg in ("--rev", rev)]
+    command = [sys.executable, "-m", "dvc", "exp", "show", "--json", *revs]
+    done = subprocess.run(command, capture_output=True, text=True)
     if done.returncode != 0:
         last = (done.stderr.strip().splitlines() or ["no output"])[-1]
         raise PipelineError(f"dvc exp show failed: {last}")
