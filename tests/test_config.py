@@ -68,7 +68,12 @@ def test_yaml_1_2_numbers_are_numbers(tmp_path: Path, text: str) -> None:
         ("train", "learning_rate", float("nan"), "train.learning_rate: nan is not allowed"),
         ("train", "lr_schedule", "cosine", "train.lr_schedule: 'cosine' is not allowed"),
         ("train", "warmup_epochs", 20, "train.warmup_epochs: 20.0 is not allowed; expected fewer than train.epochs"),
-        ("train", "unaugmented_epochs", 5, "train.unaugmented_epochs: 5 is not allowed; expected at most train.epochs"),
+        (
+            "train",
+            "unaugmented_epochs",
+            50,
+            "train.unaugmented_epochs: 50 is not allowed; expected at most train.epochs",
+        ),
         (
             "train",
             "adam_betas",

@@ -56,5 +56,5 @@ def test_load_model_errors(tmp_path: Path) -> None:
     with pytest.raises(PipelineError, match="missing.keras: missing"):
         load_model(tmp_path / "missing.keras")
     (tmp_path / "junk.keras").write_bytes(b"not a zip")
-    with pytest.raises(PipelineError, match="junk.keras: not a loadable Keras model"):
+    with pytest.raises(PipelineError, match="junk.keras: damaged or not a Keras model"):
         load_model(tmp_path / "junk.keras")
