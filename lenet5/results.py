@@ -20,11 +20,13 @@ from lenet5.scoring import CLASSES
 HEADER = "actual,predicted"
 
 
-def write_results(predictions: Path, misclassified: Path, actual: np.ndarray, predicted: np.ndarray) -> None:
+def write_results(predictions: Path, misclassified: Path, actual: np.ndarray, predicted: np.ndarray) -> int:
+    """Write both files; the number of images predicted wrong."""
     rows = "".join(f"{a},{p}\n" for a, p in zip(actual, predicted, strict=True))
     write_text(predictions, f"{HEADER}\n{rows}")
     wrong = np.flatnonzero(actual != predicted)
     write_json(misclassified, {"count": len(wrong), "indices": wrong.tolist()})
+    return len(wrong)
 
 
 def read_results(predictions: Path, misclassified: Path, images: int) -> tuple[list[int], list[int], list[int]]:

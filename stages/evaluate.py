@@ -44,14 +44,13 @@ def main() -> None:
     _, val_accuracy = score(predict_probabilities(model, val_images), val_labels.astype(np.int64))
     predicted = np.argmax(probabilities, axis=1)
     loss, accuracy = score(probabilities, labels)
-    wrong = np.flatnonzero(predicted != labels)
 
-    write_results(args.predictions, args.misclassified, labels, predicted)
-    scores = {"accuracy": round(accuracy, 6), "errors": len(wrong), "val_accuracy": round(val_accuracy, 6)}
+    errors = write_results(args.predictions, args.misclassified, labels, predicted)
+    scores = {"accuracy": round(accuracy, 6), "errors": errors, "val_accuracy": round(val_accuracy, 6)}
     write_json(args.metrics, scores)
     write_json(args.per_class, {"loss": round(loss, 6)} | per_class_scores(confusion_matrix(labels, predicted)))
     print(
-        f"evaluate: test accuracy {accuracy:.4f}, loss {loss:.4f}, {len(wrong)} of {len(labels)} wrong; "
+        f"evaluate: test accuracy {accuracy:.4f}, loss {loss:.4f}, {errors} of {len(labels)} wrong; "
         f"validation accuracy {val_accuracy:.4f}"
     )
 
