@@ -20,6 +20,7 @@ import numpy as np
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 FILE_MODE = 0o666 & ~_UMASK
+FOLDER_MODE = 0o777 & ~_UMASK
 
 
 @contextlib.contextmanager

@@ -112,7 +112,8 @@ def save_model(model: keras.Model, path: Path) -> None:
     write_bytes(path, buffer.getvalue())
 
 
-def load_model(path: Path) -> keras.Model:
+def load_model(path: Path, compile: bool = True) -> keras.Model:
+    """The model in a .keras file, checked; `compile=False` leaves out the optimizer and its state."""
     if not path.is_file():
         raise PipelineError(f"{path}: missing")
     try:
@@ -125,7 +126,7 @@ def load_model(path: Path) -> keras.Model:
     except (zipfile.BadZipFile, zlib.error, OSError, EOFError) as error:
         raise PipelineError(f"{path}: damaged or not a Keras model (not a complete zip archive: {error})") from None
     try:
-        model = keras.models.load_model(path)
+        model = keras.models.load_model(path, compile=compile)
     except Exception as error:  # a damaged archive can fail anywhere in Keras's loader, in any type
         reason = str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
         raise PipelineError(f"{path}: damaged or not a Keras model ({reason})") from None

@@ -1,5 +1,7 @@
 """Classify your own pictures of digits with the trained model.
 
+The model can be any of the pipeline's formats: the .keras file, the SavedModel folder for
+TensorFlow Serving, or a LiteRT .tflite file (float32 or int8); each runs in its own runtime.
 Any PNG, JPEG, GIF, BMP or WebP of any size, dark-on-light or light-on-dark, is turned into the
 28x28 light-on-dark frame MNIST's digits come in (lenet5/digits.py), which the model takes as it
 is. Prints one line per file: the digit and the model's probability for it; `--json` prints a
@@ -38,10 +40,10 @@ def classify(model_path: Path, paths: list[Path]) -> list[dict[str, Any]]:
             results.append({"file": str(path), "error": str(error)})
     readable = [result for result in results if "error" not in result]
     if readable:
-        # TensorFlow is imported only now: `--help` and unreadable files answer at once.
-        from lenet5.model import load_model, predict_probabilities
+        # The model's runtime is imported only now: `--help` and unreadable files answer at once.
+        from lenet5.runtimes import open_model
 
-        probabilities = predict_probabilities(load_model(model_path), np.stack(frames))
+        probabilities = open_model(model_path).probabilities(np.stack(frames))
         for result, row in zip(readable, probabilities, strict=True):
             digit = int(np.argmax(row))
             result.update(
@@ -59,7 +61,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--model",
         type=Path,
         default=Path(os.environ.get(MODEL_ENV, DEFAULT_MODEL)),
-        help=f"trained model (default: ${MODEL_ENV}, else {DEFAULT_MODEL} in the current folder)",
+        help=(
+            "trained model: a .keras file, a SavedModel folder or a .tflite file "
+            f"(default: ${MODEL_ENV}, else {DEFAULT_MODEL} in the current folder)"
+        ),
     )
     parser.add_argument("--json", action="store_true", help="print a JSON list instead of one line per file")
     return parser.parse_args(argv)
@@ -67,7 +72,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def run(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    if not args.model.is_file():
+    if not args.model.exists():
         raise PipelineError(
             f"{args.model}: no trained model there; pass --model PATH (or set {MODEL_ENV}), "
             "or run `dvc repro` / `dvc pull` in the project"

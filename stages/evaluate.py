@@ -1,10 +1,10 @@
 """Stage evaluate: score the saved model on the 10,000 test images (and on the validation split).
 
-Writes metrics/eval.json (test accuracy and errors, and the validation accuracy that settings are
-chosen by: the columns `dvc exp show` and `dvc metrics diff` compare), metrics/per_class.json
-(the test loss, and precision, recall and F1 of each digit with their macro average: kept apart so
-they do not crowd every table; the loss too, since label smoothing makes it a poor thing to
-compare), metrics/predictions.csv (one `actual,predicted` row per test image, drawn by DVC's
+Writes metrics/eval.json (test accuracy, and the validation accuracy that settings are chosen by:
+the columns `dvc exp show` and `dvc metrics diff` compare), metrics/per_class.json (the test
+errors and loss, and precision, recall and F1 of each digit with their macro average: kept apart
+so they do not crowd every table; the errors follow from the accuracy, and label smoothing makes
+the loss a poor thing to compare), metrics/predictions.csv (one `actual,predicted` row per test image, drawn by DVC's
 confusion template) and metrics/misclassified.json (the indices of the test images it got wrong).
 """
 
@@ -46,9 +46,9 @@ def main() -> None:
     loss, accuracy = score(probabilities, labels)
 
     errors = write_results(args.predictions, args.misclassified, labels, predicted)
-    scores = {"accuracy": round(accuracy, 6), "errors": errors, "val_accuracy": round(val_accuracy, 6)}
-    write_json(args.metrics, scores)
-    write_json(args.per_class, {"loss": round(loss, 6)} | per_class_scores(confusion_matrix(labels, predicted)))
+    write_json(args.metrics, {"accuracy": round(accuracy, 6), "val_accuracy": round(val_accuracy, 6)})
+    details = {"errors": errors, "loss": round(loss, 6)} | per_class_scores(confusion_matrix(labels, predicted))
+    write_json(args.per_class, details)
     print(
         f"evaluate: test accuracy {accuracy:.4f}, loss {loss:.4f}, {errors} of {len(labels)} wrong; "
         f"validation accuracy {val_accuracy:.4f}"

@@ -140,13 +140,31 @@ def new_project(tmp_path_factory: pytest.TempPathFactory, mirror: Mirror) -> Pro
     return project
 
 
-@pytest.fixture(scope="module")
-def trained_project(tmp_path_factory: pytest.TempPathFactory, mirror: Mirror) -> Project:
-    """A project copy on which `dvc repro` has run once, its results committed; one per test module."""
+@pytest.fixture(scope="session")
+def trained_template(tmp_path_factory: pytest.TempPathFactory, mirror: Mirror) -> Project:
+    """A project copy on which `dvc repro` has run once, its results committed; only ever copied."""
     project = new_project(tmp_path_factory, mirror)
     project.dvc("repro")
     project.commit("first run")
     return project
+
+
+@pytest.fixture(scope="module")
+def trained_project(tmp_path_factory: pytest.TempPathFactory, trained_template: Project) -> Project:
+    """A copy of the trained template, git history and DVC cache included; one per test module.
+
+    Copying takes a second where a run takes half a minute; each module still gets its own, so
+    what one module changes no other reads. DVC's `.dvc/tmp` (locks, indexes that name the
+    folder they were made in) stays behind: DVC makes it again.
+    """
+    template = trained_template.path
+    path = tmp_path_factory.mktemp("trained") / "project"
+
+    def leave_behind(folder: str, names: list[str]) -> list[str]:
+        return ["tmp"] if Path(folder) == template / ".dvc" else []
+
+    shutil.copytree(template, path, symlinks=True, ignore=leave_behind)
+    return Project(path, dict(trained_template.env))
 
 
 def wait_for_queue(project: Project, timeout: float = 600) -> str:

@@ -7,7 +7,8 @@
 Every committed run that `dvc exp show` lists (the baseline commit and its experiments; the
 workspace is left out, since it repeats HEAD or is not committed) is grouped with the runs whose
 params are all equal but `train.seed`. For each group: n, mean, standard deviation, min and max of
-test accuracy, test errors, validation accuracy and training seconds. Then each other group
+test accuracy, test errors (runs before the export stages), validation accuracy, the int8 file's
+test accuracy and training seconds. Then each other group
 against the reference group (the one holding HEAD's own run, or `--against` an experiment's):
 the difference of the means with its 95% confidence interval. `--seeds` counts only runs of those
 seeds (a range like 101-110, or a list like 1,2,3): the reporting seeds, say, and not the seeds
@@ -31,8 +32,9 @@ SEED = "train.seed"
 # (metric in DVC's records, label, shown in percent, decimals)
 METRICS = (
     ("accuracy", "test accuracy %", True, 3),
-    ("errors", "test errors", False, 1),
+    ("errors", "test errors", False, 1),  # in eval.json until the export stages took its column
     ("val_accuracy", "validation accuracy %", True, 3),
+    ("int8_accuracy", "int8 test accuracy %", True, 3),
     ("train_seconds", "training seconds", False, 2),
 )
 Run = tuple[str, dict[str, Any], dict[str, float]]
