@@ -99,16 +99,19 @@ def test_local_folder_remote_round_trip(trained_project: Project, tmp_path: Path
 
     round_trip(trained_project, tmp_path, add_remote)
     assert any((tmp_path / "dvc-store").rglob("*"))
-    # The model artifact: a version registered as the model registry does (a GTO git tag), then
-    # fetched by name from another folder, through the committed remote.
-    trained_project.git("tag", "-a", "lenet5@v1.0.0", "-m", "LeNet-5 v1.0.0")
+    # The model artifacts (the Keras model, and the int8 file for a device): a version registered
+    # as the model registry does (a GTO git tag), then fetched by name from another folder,
+    # through the committed remote.
+    for artifact in ("lenet5", "lenet5-int8"):
+        trained_project.git("tag", "-a", f"{artifact}@v1.0.0", "-m", f"{artifact} v1.0.0")
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
-    command = [sys.executable, "-m", "dvc", "artifacts", "get", str(trained_project.path), "lenet5"]
-    got = subprocess.run(command, cwd=elsewhere, env=trained_project.env, capture_output=True, text=True, timeout=300)
-    assert got.returncode == 0, got.stderr
-    model = trained_project.path / "models/lenet5.keras"
-    assert (elsewhere / "lenet5.keras").read_bytes() == model.read_bytes()
+    for artifact, path in (("lenet5", "models/lenet5.keras"), ("lenet5-int8", "models/lenet5_int8.tflite")):
+        command = [sys.executable, "-m", "dvc", "artifacts", "get", str(trained_project.path), artifact]
+        got = subprocess.run(command, cwd=elsewhere, env=trained_project.env, capture_output=True, text=True, timeout=300)
+        assert got.returncode == 0, got.stderr
+        model = trained_project.path / path
+        assert (elsewhere / model.name).read_bytes() == model.read_bytes(), artifact
 
 
 def test_s3_compatible_remote_round_trip(
