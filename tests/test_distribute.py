@@ -23,6 +23,12 @@ import yaml
 from tests.conftest import Mirror, Project, new_project
 
 WORKER_TIMEOUT = 10  # seconds: what the dead-worker test waits for, passed as --worker-timeout
+# The promise (docs/scaling.md): a dead or missing peer stops the chief within --worker-timeout.
+# Measured on the 2-core machine while a DVC queue trained beside it: a killed peer stopped the
+# chief after 9.1 s (1.7 s with a 5 s timeout), a peer that never joined after 12.6 s from the
+# chief's start (its own start-up included). The margin allows for the start-up, doubled.
+STOP_MARGIN = 10  # seconds past WORKER_TIMEOUT
+HANG_GUARD = 120  # seconds: only ends a test that hangs; no promise is measured with it
 # Per-epoch training loss, two workers against one process: the sums over the global batch are
 # added in another order, nothing more (measured: 0.03% apart after one epoch, 0.3% after two).
 LOSS_TOLERANCE = 0.01  # relative
@@ -144,7 +150,7 @@ def test_a_dead_worker_fails_the_chief_within_the_timeout(cluster: tuple[Project
         assert any("epoch 2/1000" in line for line in lines), "".join(lines)
         os.kill(victim.pid, signal.SIGKILL)
         killed = time.monotonic()
-        output, _ = survivor.communicate(timeout=WORKER_TIMEOUT + 90)
+        output, _ = survivor.communicate(timeout=HANG_GUARD)
         waited = time.monotonic() - killed
     finally:
         survivor.kill()
@@ -154,7 +160,8 @@ def test_a_dead_worker_fails_the_chief_within_the_timeout(cluster: tuple[Project
     assert survivor.returncode == 2, output
     last = output.strip().splitlines()[-1]
     assert last.startswith("train: error: multi_worker: a training worker stopped answering"), output
-    assert waited < WORKER_TIMEOUT + 90
+    print(f"the chief stopped {waited:.1f} s after its peer was killed")  # shown with pytest -s
+    assert waited < WORKER_TIMEOUT + STOP_MARGIN
     assert not (chief.path / "data/checkpoints").exists()
 
 
@@ -175,10 +182,11 @@ def test_a_worker_that_never_joins_fails_the_chief_within_the_timeout(cluster: t
     started = time.monotonic()
     lonely = start(chief, train_command(chief, WORKER_TIMEOUT), tf_config(ports, 0))
     try:
-        output, _ = lonely.communicate(timeout=WORKER_TIMEOUT + 60)
+        output, _ = lonely.communicate(timeout=HANG_GUARD)
     finally:
         lonely.kill()
-    assert time.monotonic() - started < WORKER_TIMEOUT + 60
+    print(f"the lonely chief stopped {time.monotonic() - started:.1f} s after it started")
+    assert time.monotonic() - started < WORKER_TIMEOUT + STOP_MARGIN
     assert lonely.returncode == -9, output  # killed by the stage's own watchdog, after saying why
     assert f"train: error: multi_worker: not every worker in TF_CONFIG joined within {WORKER_TIMEOUT} s" in output
     assert not (chief.path / "data/checkpoints").exists()
@@ -193,7 +201,7 @@ def test_workers_with_different_params_are_refused(cluster: tuple[Project, Proje
         start(worker, train_command(worker, WORKER_TIMEOUT), tf_config(ports, 1)),
     ]
     try:
-        outputs = [process.communicate(timeout=WORKER_TIMEOUT + 90)[0] for process in processes]
+        outputs = [process.communicate(timeout=HANG_GUARD)[0] for process in processes]
     finally:
         for process in processes:
             process.kill()
