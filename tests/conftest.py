@@ -1,15 +1,22 @@
-"""Fixtures: a generated MNIST mirror, and throw-away git + DVC copies of this project."""
+"""The one home of the tests' shared parts: a generated MNIST mirror, throw-away git + DVC copies
+of this project (trained once, copied per module or test), clones standing in for other machines,
+params edits undone after the block, free ports, memory-capped children, the S3-compatible server
+and headless Chromium.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import resource
 import shutil
+import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+import urllib.request
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -113,9 +120,21 @@ class Project:
         return yaml.safe_load((self.path / "params.yaml").read_text())
 
     def set_params(self, section: str, **values: Any) -> None:
+        """Change params.yaml for good: for a project the test made for itself."""
         params = self.params()
         params[section].update(values)
         write_params(self.path, params)
+
+    @contextlib.contextmanager
+    def changed_params(self, section: str, **values: Any) -> Iterator[None]:
+        """params.yaml with these values inside the block, byte for byte as it was after it."""
+        path = self.path / "params.yaml"
+        original = path.read_bytes()
+        self.set_params(section, **values)
+        try:
+            yield
+        finally:
+            path.write_bytes(original)
 
     def commit(self, message: str) -> None:
         self.git("add", "-A")
@@ -149,22 +168,101 @@ def trained_template(tmp_path_factory: pytest.TempPathFactory, mirror: Mirror) -
     return project
 
 
-@pytest.fixture(scope="module")
-def trained_project(tmp_path_factory: pytest.TempPathFactory, trained_template: Project) -> Project:
-    """A copy of the trained template, git history and DVC cache included; one per test module.
+def copy_project(source: Project, path: Path) -> Project:
+    """A copy of `source` at `path`, git history and DVC cache included: another folder, same state.
 
-    Copying takes a second where a run takes half a minute; each module still gets its own, so
-    what one module changes no other reads. DVC's `.dvc/tmp` (locks, indexes that name the
-    folder they were made in) stays behind: DVC makes it again.
+    DVC's `.dvc/tmp` (locks, indexes that name the folder they were made in) stays behind: DVC
+    makes it again.
     """
-    template = trained_template.path
-    path = tmp_path_factory.mktemp("trained") / "project"
 
     def leave_behind(folder: str, names: list[str]) -> list[str]:
-        return ["tmp"] if Path(folder) == template / ".dvc" else []
+        return ["tmp"] if Path(folder) == source.path / ".dvc" else []
 
-    shutil.copytree(template, path, symlinks=True, ignore=leave_behind)
-    return Project(path, dict(trained_template.env))
+    shutil.copytree(source.path, path, symlinks=True, ignore=leave_behind)
+    return Project(path, dict(source.env))
+
+
+@pytest.fixture(scope="module")
+def trained_project(tmp_path_factory: pytest.TempPathFactory, trained_template: Project) -> Project:
+    """A trained project for one test module (a copy: a second, where `dvc repro` takes half a
+    minute); its tests only read it, or put back what they change (`changed_params`)."""
+    return copy_project(trained_template, tmp_path_factory.mktemp("trained") / "project")
+
+
+@pytest.fixture
+def own_trained_project(tmp_path: Path, trained_template: Project) -> Project:
+    """A trained project for one test alone, which may change it for good (train more, kill a run)."""
+    return copy_project(trained_template, tmp_path / "project")
+
+
+def clone_project(origin: Project | Path, path: Path, env: dict[str, str], mirror: Path | None = None) -> Project:
+    """`git clone` of `origin`, standing in for another machine; only what git tracks comes along.
+
+    `mirror`, when given, is where its fetch stage looks for MNIST (a missing folder: nowhere).
+    """
+    source = origin.path if isinstance(origin, Project) else origin
+    subprocess.run(["git", "clone", "-q", str(source), str(path)], check=True, capture_output=True)
+    return Project(path, {**env, "MNIST_MIRROR": str(mirror)} if mirror else dict(env))
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+# The S3-compatible server's credentials: test values, only ever written to .dvc/config.local.
+S3_KEY_ID, S3_SECRET = "test-key-id", "test-secret-not-in-git"
+
+
+@pytest.fixture
+def s3_endpoint() -> Iterator[str]:
+    """moto's S3 server on 127.0.0.1 with an empty bucket `dvc-store`; stopped after the test."""
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                urllib.request.urlopen(url, timeout=2).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise RuntimeError(f"moto server did not start on {url}") from None
+                time.sleep(0.3)
+        request = urllib.request.Request(f"{url}/dvc-store", method="PUT")  # create the bucket
+        urllib.request.urlopen(request, timeout=10).close()
+        yield url
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def without_aws_settings(env: dict[str, str]) -> dict[str, str]:
+    """Credentials must come from .dvc/config.local, not from the environment running the tests."""
+    return {key: value for key, value in env.items() if not key.startswith("AWS_")}
+
+
+@pytest.fixture
+def chromium(tmp_path: Path) -> Iterator[Any]:
+    """Headless Chromium with a throw-away profile, closed after the test; on CI its absence fails."""
+    from tests.chromium import HeadlessChromium, find_chromium
+
+    browser = find_chromium()
+    if browser is None:
+        message = "chromium is not installed (Debian: apt-get install chromium)"
+        pytest.fail(message) if os.environ.get("CI") else pytest.skip(message)
+    session = HeadlessChromium(browser, tmp_path / "chromium-profile")
+    try:
+        yield session
+    finally:
+        session.close()
 
 
 def wait_for_queue(project: Project, timeout: float = 600) -> str:

@@ -12,7 +12,6 @@ import os
 import shlex
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,7 +19,7 @@ import time
 import pytest
 import yaml
 
-from tests.conftest import Mirror, Project, new_project
+from tests.conftest import Mirror, Project, clone_project, free_port, new_project
 
 WORKER_TIMEOUT = 10  # seconds: what the dead-worker test waits for, passed as --worker-timeout
 # The promise (docs/scaling.md): a dead or missing peer stops the chief within --worker-timeout.
@@ -38,12 +37,6 @@ def epoch_losses(project: Project) -> list[float]:
     """The training loss of each epoch, from DVCLive's log of the last run."""
     rows = (project.path / "metrics/train/plots/metrics/train/loss.tsv").read_text().splitlines()[1:]
     return [float(row.split("\t")[-1]) for row in rows]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def tf_config(ports: list[int], index: int) -> str:
@@ -72,8 +65,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory, mirror: Mirror) -> tuple[P
     chief.dvc("repro", "prepare")
     chief.commit("multi_worker")
     folder = tmp_path_factory.mktemp("worker") / "clone"
-    chief.run("git", "clone", "-q", str(chief.path), str(folder))
-    worker = Project(folder, chief.env)
+    worker = clone_project(chief, folder, chief.env)
     # What `dvc pull prepare` brings a real worker from the shared remote (tested in test_remote).
     shutil.copytree(chief.path / "data/prepared", folder / "data/prepared")
     return chief, worker
@@ -124,11 +116,10 @@ def test_two_workers_train_together_and_only_the_chief_writes(cluster: tuple[Pro
     # with two workers, so each epoch's loss agrees (gradients off by the worker count would not).
     together = epoch_losses(chief)
     try:
-        chief.set_params("train", distribute="none")
-        chief.dvc("repro", "--force", "--single-item", "train")
-        alone = epoch_losses(chief)
+        with chief.changed_params("train", distribute="none"):
+            chief.dvc("repro", "--force", "--single-item", "train")
+            alone = epoch_losses(chief)
     finally:
-        chief.git("checkout", "--", "params.yaml")
         shutil.rmtree(chief.path / "data/checkpoints", ignore_errors=True)  # one process checkpoints; workers never
     assert len(together) == len(alone) == 2
     assert together == pytest.approx(alone, rel=LOSS_TOLERANCE), (together, alone)
@@ -136,27 +127,28 @@ def test_two_workers_train_together_and_only_the_chief_writes(cluster: tuple[Pro
 
 def test_a_dead_worker_fails_the_chief_within_the_timeout(cluster: tuple[Project, Project]) -> None:
     chief, worker = cluster
-    for project in cluster:
-        project.set_params("train", epochs=1000)  # far longer than the test waits
     ports = [free_port(), free_port()]
-    survivor = start(chief, train_command(chief, WORKER_TIMEOUT), tf_config(ports, 0))
-    victim = start(worker, train_command(worker, WORKER_TIMEOUT), tf_config(ports, 1))
-    try:
-        lines = []
-        for line in survivor.stdout or ():
-            lines.append(line)
-            if "epoch 2/1000" in line:
-                break
-        assert any("epoch 2/1000" in line for line in lines), "".join(lines)
-        os.kill(victim.pid, signal.SIGKILL)
-        killed = time.monotonic()
-        output, _ = survivor.communicate(timeout=HANG_GUARD)
-        waited = time.monotonic() - killed
-    finally:
-        survivor.kill()
-        victim.kill()
-        for project in cluster:
-            project.git("checkout", "params.yaml")
+    far_longer_than_the_test_waits = 1000
+    with (
+        chief.changed_params("train", epochs=far_longer_than_the_test_waits),
+        worker.changed_params("train", epochs=far_longer_than_the_test_waits),
+    ):
+        survivor = start(chief, train_command(chief, WORKER_TIMEOUT), tf_config(ports, 0))
+        victim = start(worker, train_command(worker, WORKER_TIMEOUT), tf_config(ports, 1))
+        try:
+            lines = []
+            for line in survivor.stdout or ():
+                lines.append(line)
+                if "epoch 2/1000" in line:
+                    break
+            assert any("epoch 2/1000" in line for line in lines), "".join(lines)
+            os.kill(victim.pid, signal.SIGKILL)
+            killed = time.monotonic()
+            output, _ = survivor.communicate(timeout=HANG_GUARD)
+            waited = time.monotonic() - killed
+        finally:
+            survivor.kill()
+            victim.kill()
     assert survivor.returncode == 2, output
     last = output.strip().splitlines()[-1]
     assert last.startswith("train: error: multi_worker: a training worker stopped answering"), output
@@ -194,18 +186,17 @@ def test_a_worker_that_never_joins_fails_the_chief_within_the_timeout(cluster: t
 
 def test_workers_with_different_params_are_refused(cluster: tuple[Project, Project]) -> None:
     chief, worker = cluster
-    worker.set_params("train", seed=7)  # a clone left on another commit's params
     ports = [free_port(), free_port()]
-    processes = [
-        start(chief, train_command(chief, WORKER_TIMEOUT), tf_config(ports, 0)),
-        start(worker, train_command(worker, WORKER_TIMEOUT), tf_config(ports, 1)),
-    ]
-    try:
-        outputs = [process.communicate(timeout=HANG_GUARD)[0] for process in processes]
-    finally:
-        for process in processes:
-            process.kill()
-        worker.git("checkout", "params.yaml")
+    with worker.changed_params("train", seed=7):  # a clone left on another commit's params
+        processes = [
+            start(chief, train_command(chief, WORKER_TIMEOUT), tf_config(ports, 0)),
+            start(worker, train_command(worker, WORKER_TIMEOUT), tf_config(ports, 1)),
+        ]
+        try:
+            outputs = [process.communicate(timeout=HANG_GUARD)[0] for process in processes]
+        finally:
+            for process in processes:
+                process.kill()
     for process, output in zip(processes, outputs, strict=True):
         assert process.returncode == 2, output
         last = output.strip().splitlines()[-1]

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import ROOT, Project, wait_for_queue
+from tests.conftest import ROOT, Project, clone_project, wait_for_queue
 
 RATES = {"lr-low": 0.001, "lr-high": 0.004}
 
@@ -161,8 +161,7 @@ def test_yaml_1_2_numbers_are_read_alike_by_dvc_and_the_pipeline(experiments: Pr
 
 def test_plots_show_works_on_a_clone_set_up_without_make(experiments: Project, tmp_path: Path) -> None:
     """No offline template configured: DVC's own page is written, nothing crashes."""
-    subprocess.run(["git", "clone", "-q", str(experiments.path), str(tmp_path / "clone")], check=True)
-    clone = Project(tmp_path / "clone", experiments.env)
+    clone = clone_project(experiments, tmp_path / "clone", experiments.env)
     assert not (clone.path / ".dvc/config.local").exists()
     shown = clone.dvc("plots", "show")
     page = clone.path / "dvc_plots/index.html"
@@ -170,13 +169,7 @@ def test_plots_show_works_on_a_clone_set_up_without_make(experiments: Project, t
     assert "dvc_plots" not in clone.git("status", "--porcelain").stdout  # git-ignored
 
 
-def test_plots_diff_of_two_experiments_draws_offline(experiments: Project, tmp_path: Path) -> None:
-    from tests.chromium import HeadlessChromium, find_chromium
-
-    browser = find_chromium()
-    if browser is None:
-        message = "chromium is not installed (Debian: apt-get install chromium)"
-        pytest.fail(message) if "CI" in experiments.env else pytest.skip(message)
+def test_plots_diff_of_two_experiments_draws_offline(experiments: Project, tmp_path: Path, chromium: Any) -> None:
     template = experiments.path / ".dvc/offline_plots.html"
     tool = [sys.executable, "-m", "tools.offline_plots_template", "--out", str(template)]
     subprocess.run(tool, cwd=ROOT, check=True, capture_output=True)
@@ -184,18 +177,14 @@ def test_plots_diff_of_two_experiments_draws_offline(experiments: Project, tmp_p
     experiments.dvc("plots", "diff", *RATES, "-o", str(tmp_path / "page"))
     page = (tmp_path / "page/index.html").read_text()
     assert "cdn.jsdelivr" not in page and "http://" not in page.split("<body>")[1]
-    chromium = HeadlessChromium(browser, tmp_path / "profile")
-    try:
-        report = chromium.open(
-            (tmp_path / "page/index.html").as_uri(),
-            {
-                "charts": "document.querySelectorAll('svg.marks').length",
-                "text": "document.body.innerText",
-                "images": "Array.from(document.images).map(i => i.complete && i.naturalWidth > 0)",
-            },
-        )
-    finally:
-        chromium.close()
+    report = chromium.open(
+        (tmp_path / "page/index.html").as_uri(),
+        {
+            "charts": "document.querySelectorAll('svg.marks').length",
+            "text": "document.body.innerText",
+            "images": "Array.from(document.images).map(i => i.complete && i.naturalWidth > 0)",
+        },
+    )
     assert report.errors == []
     assert report.values["charts"] == 4  # loss, accuracy, learning rate, confusion matrix
     for title in ("Loss", "Accuracy", "Learning rate", "Confusion matrix", *RATES):
@@ -203,28 +192,18 @@ def test_plots_diff_of_two_experiments_draws_offline(experiments: Project, tmp_p
     assert report.values["images"] == [True] * 4  # the two digit pictures of each experiment
 
 
-def test_chromium_check_sees_errors(tmp_path: Path) -> None:
+def test_chromium_check_sees_errors(tmp_path: Path, chromium: Any) -> None:
     """The browser check above can fail: a broken page reports its errors."""
-    from tests.chromium import HeadlessChromium, find_chromium
-
-    browser = find_chromium()
-    if browser is None:
-        pytest.skip("chromium is not installed")
     page = tmp_path / "broken.html"
     page.write_text('<img src="missing.png"><script>console.error("drawn wrong"); notDefined();</script>')
-    chromium = HeadlessChromium(browser, tmp_path / "profile")
-    try:
-        report = chromium.open(page.as_uri(), {})
-    finally:
-        chromium.close()
+    report = chromium.open(page.as_uri(), {})
     assert len(report.errors) == 3, report.errors
     assert "drawn wrong" in report.errors and any("notDefined" in error for error in report.errors)
 
 
 def test_queued_sweep_runs_on_a_fresh_clone(experiments: Project, tmp_path: Path) -> None:
     """Queued runs get only tracked files: the data must come from the pipeline's own fetch stage."""
-    subprocess.run(["git", "clone", "-q", str(experiments.path), str(tmp_path / "clone")], check=True)
-    clone = Project(tmp_path / "clone", experiments.env)
+    clone = clone_project(experiments, tmp_path / "clone", experiments.env)
     assert not (clone.path / "data/raw").exists() and not (clone.path / ".dvc/cache").exists()
     clone.dvc("exp", "run", "--queue", "-S", "train.batch_size=8,16,32")
     clone.dvc("queue", "start", "-j", "2")

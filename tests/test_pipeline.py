@@ -94,7 +94,8 @@ def test_forced_rerun_changes_no_output_byte(trained_project: Project) -> None:
     assert {line for line in changed if line} <= timings
 
 
-def test_changing_epochs_reruns_only_training_and_after(trained_project: Project) -> None:
+def test_changing_epochs_reruns_only_training_and_after(own_trained_project: Project) -> None:
+    trained_project = own_trained_project  # its own copy: the other tests read the one-epoch run
     trained_project.set_params("train", epochs=2)
     result = trained_project.dvc("repro")
     assert stages_run(result.stdout) == {"check_params", "train", "evaluate", "plot", "export", "score_exports"}

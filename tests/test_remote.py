@@ -7,59 +7,17 @@ on 127.0.0.1 and stops. Its credentials go only into `.dvc/config.local`, never 
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
-import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import Mirror, Project, new_project
+from tests.conftest import S3_KEY_ID, S3_SECRET, Mirror, Project, clone_project, new_project, without_aws_settings
 
 PUSHED = ["data/raw", "data/prepared", "models/lenet5.keras", "data/params_checked.txt"]
-KEY_ID, SECRET = "test-key-id", "test-secret-not-in-git"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-@pytest.fixture
-def s3_endpoint() -> Iterator[str]:
-    """moto's S3 server on 127.0.0.1 with an empty bucket `dvc-store`; stopped after the test."""
-    port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                urllib.request.urlopen(url, timeout=2).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline or server.poll() is not None:
-                    raise RuntimeError(f"moto server did not start on {url}") from None
-                time.sleep(0.3)
-        request = urllib.request.Request(f"{url}/dvc-store", method="PUT")  # create the bucket
-        urllib.request.urlopen(request, timeout=10).close()
-        yield url
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-
-
-def without_aws_settings(env: dict[str, str]) -> dict[str, str]:
-    """Credentials must come from .dvc/config.local, not from the environment running the tests."""
-    return {key: value for key, value in env.items() if not key.startswith("AWS_")}
 
 
 def round_trip(
@@ -76,9 +34,8 @@ def round_trip(
     assert "files pushed" in pushed.stdout or "file pushed" in pushed.stdout, pushed.stdout
     assert "in sync" in project.dvc("status", "--cloud").stdout
 
-    subprocess.run(["git", "clone", "-q", str(project.path), str(tmp_path / "clone")], check=True)
     # No way to download MNIST in the clone: everything must come from the remote.
-    clone = Project(tmp_path / "clone", {**project.env, "MNIST_MIRROR": str(tmp_path / "no-mirror")})
+    clone = clone_project(project, tmp_path / "clone", project.env, mirror=tmp_path / "no-mirror")
     set_credentials(clone)  # secrets are not in git: each clone sets its own
     clone.dvc("pull")
     for path in PUSHED:
@@ -108,7 +65,9 @@ def test_local_folder_remote_round_trip(trained_project: Project, tmp_path: Path
     elsewhere.mkdir()
     for artifact, path in (("lenet5", "models/lenet5.keras"), ("lenet5-int8", "models/lenet5_int8.tflite")):
         command = [sys.executable, "-m", "dvc", "artifacts", "get", str(trained_project.path), artifact]
-        got = subprocess.run(command, cwd=elsewhere, env=trained_project.env, capture_output=True, text=True, timeout=300)
+        got = subprocess.run(
+            command, cwd=elsewhere, env=trained_project.env, capture_output=True, text=True, timeout=300
+        )
         assert got.returncode == 0, got.stderr
         model = trained_project.path / path
         assert (elsewhere / model.name).read_bytes() == model.read_bytes(), artifact
@@ -126,8 +85,8 @@ def test_s3_compatible_remote_round_trip(
     project.commit("first run")
 
     def credentials(target: Project) -> None:
-        target.dvc("remote", "modify", "--local", "s3", "access_key_id", KEY_ID)
-        target.dvc("remote", "modify", "--local", "s3", "secret_access_key", SECRET)
+        target.dvc("remote", "modify", "--local", "s3", "access_key_id", S3_KEY_ID)
+        target.dvc("remote", "modify", "--local", "s3", "secret_access_key", S3_SECRET)
 
     def add_remote(target: Project) -> None:
         target.dvc("remote", "add", "--default", "s3", "s3://dvc-store/lenet5")
@@ -136,7 +95,7 @@ def test_s3_compatible_remote_round_trip(
     round_trip(project, tmp_path, add_remote, credentials)
     with urllib.request.urlopen(f"{s3_endpoint}/dvc-store?list-type=2", timeout=10) as listing:
         assert "<Key>lenet5/files/md5/" in listing.read().decode()
-    assert SECRET not in (project.path / ".dvc/config").read_text()
-    assert SECRET in (project.path / ".dvc/config.local").read_text()
+    assert S3_SECRET not in (project.path / ".dvc/config").read_text()
+    assert S3_SECRET in (project.path / ".dvc/config.local").read_text()
     assert ".dvc/config.local" not in project.git("ls-files", ".dvc").stdout
-    assert SECRET not in project.git("log", "-p").stdout
+    assert S3_SECRET not in project.git("log", "-p").stdout

@@ -32,15 +32,13 @@ def output_hashes(project: Project) -> dict[str, str]:
     return {str(p.relative_to(project.path)): hashlib.sha256(p.read_bytes()).hexdigest() for p in files}
 
 
+# Two cases through the real `dvc repro`: what only the CLI can show is that a bad params.yaml
+# stops the run before DVC deletes any output. Every kind of bad value, and its message, is
+# tested on the config reader directly (tests/test_config.py), in milliseconds.
 @pytest.mark.parametrize(
     ("section", "key", "value", "message"),
     [
         ("train", "epochs", 0, "train.epochs: 0 is not allowed; expected an integer from 1 to 1000"),
-        ("train", "epochs", -2, "train.epochs: -2 is not allowed"),
-        ("train", "batch_size", 0, "train.batch_size: 0 is not allowed"),
-        ("train", "batch_size", 60000, "train.batch_size: 60000 is not allowed; expected at most the 54000"),
-        ("prepare", "validation_size", 1.5, "prepare.validation_size: 1.5 is not allowed; expected a number in (0, 1)"),
-        ("train", "optimizer", "adagrad", "train.optimizer: 'adagrad' is not allowed; expected one of adam, adamw"),
         ("train", "epoch", 3, "train.epoch: unknown key; did you mean train.epochs?"),
     ],
 )
@@ -48,9 +46,8 @@ def test_bad_params_stop_repro_before_any_output_is_touched(
     trained_project: Project, section: str, key: str, value: Any, message: str
 ) -> None:
     before = output_hashes(trained_project)
-    trained_project.set_params(section, **{key: value})
-    result = trained_project.dvc("repro", check=False)
-    trained_project.git("checkout", "--", "params.yaml")
+    with trained_project.changed_params(section, **{key: value}):
+        result = trained_project.dvc("repro", check=False)
     assert result.returncode != 0
     errors = [line for line in result.stderr.splitlines() if line.startswith("check_params:")]
     assert len(errors) == 1, result.stderr
@@ -80,8 +77,8 @@ def wait_for_line(process: subprocess.Popen[str], pattern: str) -> list[str]:
     raise AssertionError(f"never printed {pattern!r}:\n{''.join(lines)}")
 
 
-def test_killed_training_resumes_and_matches_an_uninterrupted_run(trained_project: Project) -> None:
-    project = trained_project
+def test_killed_training_resumes_and_matches_an_uninterrupted_run(own_trained_project: Project) -> None:
+    project = own_trained_project
     project.set_params("train", epochs=6, lr_schedule="warmup_cosine", warmup_epochs=1)
     process = start_repro(project)
     wait_for_line(process, r"train: epoch 2/6")
@@ -106,9 +103,9 @@ def test_killed_training_resumes_and_matches_an_uninterrupted_run(trained_projec
         assert (project.path / name).read_bytes() == resumed_outputs[name], name
 
 
-def test_ctrl_c_stops_training_cleanly(trained_project: Project) -> None:
-    trained_project.set_params("train", epochs=50)
-    process = start_repro(trained_project)
+def test_ctrl_c_stops_training_cleanly(own_trained_project: Project) -> None:
+    own_trained_project.set_params("train", epochs=50)
+    process = start_repro(own_trained_project)
     lines = wait_for_line(process, r"train: epoch 1/50")
     os.killpg(process.pid, signal.SIGINT)
     output, _ = process.communicate(timeout=120)
@@ -117,7 +114,7 @@ def test_ctrl_c_stops_training_cleanly(trained_project: Project) -> None:
     assert process.returncode != 0
     assert re.search(r"train: interrupted after \d+ of 50 epochs; run `dvc repro` to resume from there", text), text
     assert "Traceback" not in text
-    assert (trained_project.path / "data/checkpoints/train.npz").exists()  # the finished epochs are kept
+    assert (own_trained_project.path / "data/checkpoints/train.npz").exists()  # the finished epochs are kept
 
 
 def test_two_queued_experiments_run_in_parallel_without_interfering(

@@ -14,16 +14,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Mirror, Project, new_project
-from tests.test_remote import KEY_ID, SECRET, s3_endpoint, without_aws_settings  # noqa: F401 (a fixture)
+from tests.conftest import S3_KEY_ID, S3_SECRET, Mirror, Project, clone_project, new_project, without_aws_settings
 
 SEEDS = {"seed-a": 1, "seed-b": 2}
 
 
 def clone(origin: Path, path: Path, env: dict[str, str], configure: Callable[[Project], None]) -> Project:
-    subprocess.run(["git", "clone", "-q", str(origin), str(path)], check=True)
     # No way to download MNIST on the other machines: data must come from the DVC remote.
-    machine = Project(path, {**env, "MNIST_MIRROR": str(path / "no-mirror")})
+    machine = clone_project(origin, path, env, mirror=path / "no-mirror")
     configure(machine)
     return machine
 
@@ -88,7 +86,7 @@ def test_sweep_shared_through_an_s3_remote(
     tmp_path_factory: pytest.TempPathFactory,
     mirror: Mirror,
     tmp_path: Path,
-    s3_endpoint: str,  # noqa: F811
+    s3_endpoint: str,
 ) -> None:
     def add_remote(project: Project) -> None:
         project.dvc("remote", "add", "--default", "s3", "s3://dvc-store/sweep")
@@ -96,7 +94,7 @@ def test_sweep_shared_through_an_s3_remote(
 
     def credentials(machine: Project) -> None:  # secrets stay out of git: each machine sets its own
         machine.env = without_aws_settings(machine.env)
-        machine.dvc("remote", "modify", "--local", "s3", "access_key_id", KEY_ID)
-        machine.dvc("remote", "modify", "--local", "s3", "secret_access_key", SECRET)
+        machine.dvc("remote", "modify", "--local", "s3", "access_key_id", S3_KEY_ID)
+        machine.dvc("remote", "modify", "--local", "s3", "secret_access_key", S3_SECRET)
 
     share_a_sweep(new_project(tmp_path_factory, mirror), tmp_path, add_remote, credentials)
