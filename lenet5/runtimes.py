@@ -206,3 +206,28 @@ def latency_microseconds(classifier: Classifier, images: np.ndarray) -> float:
 def model_bytes(path: Path) -> int:
     """The size of a model file, or of every file in a model folder."""
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.is_dir() else path.stat().st_size
+
+
+def score_formats(
+    paths: list[Path], images: np.ndarray, labels: np.ndarray
+) -> tuple[dict[str, dict[str, float | int]], dict[str, dict[str, float]]]:
+    """Each model in `paths` (the first is the reference) run by its runtime on one thread.
+
+    Per format: test accuracy, errors, agreement with the first model's predictions and bytes;
+    and, apart since it differs on every run, the latency per digit at batch 1.
+    """
+    scores: dict[str, dict[str, float | int]] = {}
+    latency: dict[str, dict[str, float]] = {}
+    reference = None
+    for path in paths:
+        classifier = open_model(path, threads=1)
+        predicted = np.argmax(classifier.probabilities(images), axis=1)
+        reference = predicted if reference is None else reference
+        scores[classifier.format] = {
+            "accuracy": round(float(np.mean(predicted == labels)), 6),
+            "errors": int(np.sum(predicted != labels)),
+            "agreement": round(float(np.mean(predicted == reference)), 6),
+            "bytes": model_bytes(path),
+        }
+        latency[classifier.format] = {"microseconds_per_digit": latency_microseconds(classifier, images)}
+    return scores, latency

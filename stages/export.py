@@ -1,9 +1,13 @@
-"""Stage export: write the trained model for TensorFlow Serving and LiteRT (float32 and int8).
+"""Stage export: write the trained model for TensorFlow Serving and LiteRT, then score each format.
 
-Writes a SavedModel in TF Serving's layout (`<serving>/lenet5/1/`), a LiteRT float32 file and a
+Writes a SavedModel in TF Serving's layout (`<serving>/1/`), a LiteRT float32 file and a
 full-integer int8 LiteRT file calibrated on a seeded sample of the training split
-(lenet5/export.py). Each is byte-identical when written again from the same model; the
-score_exports stage measures them.
+(lenet5/export.py); each is byte-identical when written again from the same model. Then runs
+every format, the Keras model included, through the runtime that would serve it, one thread, on
+the 10,000 test digits (lenet5/runtimes.py), and writes metrics/export.json (the int8 file's test
+accuracy: the column `dvc exp show` compares), metrics/export_formats.json (per format: test
+accuracy, errors, agreement with the Keras model's predictions, bytes) and, outside DVC's outputs
+since timings differ on every run, metrics/export_latency.json (microseconds per digit at batch 1).
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from pathlib import Path
 
 from lenet5.data import load_split
 from lenet5.errors import hint_on_error, run_command
-from lenet5.files import write_bytes
+from lenet5.files import write_bytes, write_json
 from stages.hints import good_copy
 
 
@@ -24,21 +28,38 @@ def main() -> None:
     parser.add_argument("--serving", type=Path, required=True, help="TF Serving's model base folder")
     parser.add_argument("--tflite", type=Path, required=True)
     parser.add_argument("--int8", type=Path, required=True)
+    parser.add_argument("--metrics", type=Path, required=True)
+    parser.add_argument("--formats", type=Path, required=True)
+    parser.add_argument("--latency", type=Path, required=True)
     args = parser.parse_args()
 
     with hint_on_error(good_copy(args.data, "prepare")):
         train_images, _ = load_split(args.data, "train")
+        test_images, test_labels = load_split(args.data, "test")
     from lenet5.export import calibration_sample, tflite_float32, tflite_int8, write_saved_model
     from lenet5.model import configure_tensorflow, load_model
+    from lenet5.runtimes import score_formats
 
-    configure_tensorflow(seed=0, threads=0)  # nothing random is drawn; determinism for the converter
+    # Deterministic ops (nothing here is random: the seed is only a formality), and one thread:
+    # the latency is measured as on a small device, no runtime getting more cores than another.
+    configure_tensorflow(seed=0, threads=1)
     with hint_on_error(good_copy(args.model, "train")):
         model = load_model(args.model, compile=False)  # without the optimizer's state: serving needs none
     folder = write_saved_model(model, args.serving)
     write_bytes(args.tflite, tflite_float32(model))
     write_bytes(args.int8, tflite_int8(model, calibration_sample(train_images)))
-    sizes = ", ".join(f"{path} {path.stat().st_size:,} B" for path in (args.tflite, args.int8))
-    print(f"export: SavedModel in {folder}; {sizes}")
+
+    scores, latency = score_formats([args.model, args.serving, args.tflite, args.int8], test_images, test_labels)
+    write_json(args.formats, scores)
+    write_json(args.latency, latency)
+    write_json(args.metrics, {"int8_accuracy": scores["tflite_int8"]["accuracy"]})
+    print(f"export: SavedModel in {folder}, {args.tflite} and {args.int8}; on the test digits, one thread:")
+    for name, found in scores.items():
+        print(
+            f"export:   {name}: accuracy {found['accuracy']:.4f}, agreement {found['agreement']:.4f}, "
+            f"{found['bytes']:,} B, {latency[name]['microseconds_per_digit']} us per digit",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""The export and score_exports stages through `dvc repro`, and every format through `lenet5-predict`."""
+"""The export stage through `dvc repro` (writing every format, then scoring each), and every format
+through `lenet5-predict`."""
 
 from __future__ import annotations
 
@@ -62,7 +63,8 @@ def test_forced_export_rewrites_the_same_bytes(trained_project: Project) -> None
     before = file_hashes(trained_project.path, EXPORTED)
     assert len(before) >= 6  # saved_model.pb, fingerprint.pb, two variables files, two .tflite
     shutil.rmtree(trained_project.path / "models/serving")  # so the stage really writes them again
-    trained_project.dvc("repro", "--force", "--single-item", "export")
+    rerun = trained_project.dvc("repro", "--force", "--single-item", "export")
+    assert "Running stage 'export'" in rerun.stdout  # written again, not restored from a cache
     assert file_hashes(trained_project.path, EXPORTED) == before
     assert "up to date" in trained_project.dvc("status").stdout.lower()
 

@@ -8,7 +8,7 @@ import re
 
 from tests.conftest import Project
 
-STAGES = ("check_params", "fetch", "prepare", "train", "evaluate", "plot", "export", "score_exports")
+STAGES = ("check_params", "fetch", "prepare", "train", "evaluate", "plot", "export")
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
@@ -98,7 +98,7 @@ def test_changing_epochs_reruns_only_training_and_after(own_trained_project: Pro
     trained_project = own_trained_project  # its own copy: the other tests read the one-epoch run
     trained_project.set_params("train", epochs=2)
     result = trained_project.dvc("repro")
-    assert stages_run(result.stdout) == {"check_params", "train", "evaluate", "plot", "export", "score_exports"}
+    assert stages_run(result.stdout) == {"check_params", "train", "evaluate", "plot", "export"}
     # Where it trains, whatever the machine: the CPU, or its GPUs by name.
     assert re.search(r"^train: training on (the CPU|\d+ GPU \(.+\)), 1 replica\(s\)$", result.stdout, re.M)
     assert "Stage 'fetch' didn't change, skipping" in result.stdout

@@ -13,9 +13,7 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
-import pytest
-
-from tests.conftest import S3_KEY_ID, S3_SECRET, Mirror, Project, clone_project, new_project, without_aws_settings
+from tests.conftest import S3_KEY_ID, S3_SECRET, Project, clone_project, without_aws_settings
 
 PUSHED = ["data/raw", "data/prepared", "models/lenet5.keras", "data/params_checked.txt"]
 
@@ -73,16 +71,9 @@ def test_local_folder_remote_round_trip(trained_project: Project, tmp_path: Path
         assert (elsewhere / model.name).read_bytes() == model.read_bytes(), artifact
 
 
-def test_s3_compatible_remote_round_trip(
-    tmp_path_factory: pytest.TempPathFactory,
-    mirror: Mirror,
-    s3_endpoint: str,
-    tmp_path: Path,
-) -> None:
-    project = new_project(tmp_path_factory, mirror)
+def test_s3_compatible_remote_round_trip(own_trained_project: Project, s3_endpoint: str, tmp_path: Path) -> None:
+    project = own_trained_project
     project.env = without_aws_settings(project.env)
-    project.dvc("repro")
-    project.commit("first run")
 
     def credentials(target: Project) -> None:
         target.dvc("remote", "modify", "--local", "s3", "access_key_id", S3_KEY_ID)

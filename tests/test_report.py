@@ -5,9 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-import pytest
-
-from tests.conftest import ROOT, Mirror, Project, new_project
+from tests.conftest import ROOT, Project
 
 
 def write_report(project: Project, base: str) -> str:
@@ -18,10 +16,8 @@ def write_report(project: Project, base: str) -> str:
     return (project.path / "report/report.md").read_text()
 
 
-def test_report_shows_what_a_params_change_did(tmp_path_factory: pytest.TempPathFactory, mirror: Mirror) -> None:
-    project = new_project(tmp_path_factory, mirror)
-    project.dvc("repro")
-    project.commit("base: one epoch")
+def test_report_shows_what_a_params_change_did(own_trained_project: Project) -> None:
+    project = own_trained_project  # the base: one epoch, committed
     project.set_params("train", epochs=2)
     project.dvc("repro")
     project.commit("head: two epochs")

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Mirror, Project, new_project, wait_for_queue
+from tests.conftest import Project, wait_for_queue
 
 OUTPUT_FOLDERS = ("data", "models", "metrics", "plots")
 LIVE = "metrics/train"  # DVCLive's folder
@@ -117,12 +117,8 @@ def test_ctrl_c_stops_training_cleanly(own_trained_project: Project) -> None:
     assert (own_trained_project.path / "data/checkpoints/train.npz").exists()  # the finished epochs are kept
 
 
-def test_two_queued_experiments_run_in_parallel_without_interfering(
-    tmp_path_factory: pytest.TempPathFactory, mirror: Mirror
-) -> None:
-    project = new_project(tmp_path_factory, mirror)
-    project.dvc("repro")
-    project.commit("first run")
+def test_two_queued_experiments_run_in_parallel_without_interfering(own_trained_project: Project) -> None:
+    project = own_trained_project
     for seed in (1, 2):
         project.dvc("exp", "run", "--queue", "-n", f"seed{seed}", "-S", f"train.seed={seed}")
     project.dvc("queue", "start", "-j", "2")
@@ -135,7 +131,7 @@ def test_two_queued_experiments_run_in_parallel_without_interfering(
         assert project.params()["train"]["seed"] == seed
         assert "Data and pipelines are up to date" in project.dvc("status").stdout
         queued = {name: (project.path / name).read_bytes() for name in RESULT_FILES}
-        project.dvc("repro", "--force")  # the same params, run alone in the workspace
+        project.dvc("repro", "--force", "--single-item", "train")  # the same params, trained alone in the workspace
         for name in RESULT_FILES:
             assert (project.path / name).read_bytes() == queued[name], f"seed {seed}: {name}"
         results[seed] = queued

@@ -12,9 +12,7 @@ import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
-import pytest
-
-from tests.conftest import S3_KEY_ID, S3_SECRET, Mirror, Project, clone_project, new_project, without_aws_settings
+from tests.conftest import S3_KEY_ID, S3_SECRET, Project, clone_project, without_aws_settings
 
 SEEDS = {"seed-a": 1, "seed-b": 2}
 
@@ -33,7 +31,7 @@ def share_a_sweep(
     subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(origin)], check=True)
     add_remote(project)
     configure(project)
-    project.dvc("repro")
+    project.dvc("repro")  # trained already: runs nothing
     project.commit("baseline, with the shared DVC remote")
     project.git("remote", "add", "origin", str(origin))
     project.git("push", "-q", "origin", "main")
@@ -73,21 +71,14 @@ def share_a_sweep(
     assert json.loads((third.path / "metrics/eval.json").read_text()) == recorded
 
 
-def test_sweep_shared_through_a_folder_remote(
-    tmp_path_factory: pytest.TempPathFactory, mirror: Mirror, tmp_path: Path
-) -> None:
+def test_sweep_shared_through_a_folder_remote(own_trained_project: Project, tmp_path: Path) -> None:
     def add_remote(project: Project) -> None:
         project.dvc("remote", "add", "--default", "shared", str(tmp_path / "dvc-store"))
 
-    share_a_sweep(new_project(tmp_path_factory, mirror), tmp_path, add_remote, lambda machine: None)
+    share_a_sweep(own_trained_project, tmp_path, add_remote, lambda machine: None)
 
 
-def test_sweep_shared_through_an_s3_remote(
-    tmp_path_factory: pytest.TempPathFactory,
-    mirror: Mirror,
-    tmp_path: Path,
-    s3_endpoint: str,
-) -> None:
+def test_sweep_shared_through_an_s3_remote(own_trained_project: Project, tmp_path: Path, s3_endpoint: str) -> None:
     def add_remote(project: Project) -> None:
         project.dvc("remote", "add", "--default", "s3", "s3://dvc-store/sweep")
         project.dvc("remote", "modify", "s3", "endpointurl", s3_endpoint)
@@ -97,4 +88,4 @@ def test_sweep_shared_through_an_s3_remote(
         machine.dvc("remote", "modify", "--local", "s3", "access_key_id", S3_KEY_ID)
         machine.dvc("remote", "modify", "--local", "s3", "secret_access_key", S3_SECRET)
 
-    share_a_sweep(new_project(tmp_path_factory, mirror), tmp_path, add_remote, credentials)
+    share_a_sweep(own_trained_project, tmp_path, add_remote, credentials)
