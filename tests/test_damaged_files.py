@@ -83,14 +83,14 @@ def digest(path: Path) -> str:
             overwrite(b"actual,predicted\n7,"),
             "plot",
             "metrics/predictions.csv: damaged (",
-            ["repro", "-f", "evaluate"],
+            ["repro", "-f", "-s", "evaluate"],
         ),
         (
             "metrics/misclassified.json",
             overwrite(b'{"count": 3}'),
             "plot",
             "metrics/misclassified.json: damaged (KeyError",
-            ["repro", "-f", "evaluate"],
+            ["repro", "-f", "-s", "evaluate"],
         ),
         (
             "data/raw/t10k-labels-idx1-ubyte.gz",
