@@ -13,7 +13,10 @@ can take much memory or run anything but LeNet-5's own operations.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+import os
+import sys
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -76,6 +79,24 @@ def first_line(error: BaseException) -> str:
     return text.splitlines()[0][:200] if text else type(error).__name__
 
 
+@contextlib.contextmanager
+def native_stderr_silenced() -> Iterator[None]:
+    """Hide what native code writes to stderr (file descriptor 2) in the block.
+
+    LiteRT's runtime announces its CPU delegate on every load, a line a command's user has nothing
+    to do about; its errors reach Python as exceptions, which this does not touch.
+    """
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "wb") as devnull:
+            os.dup2(devnull.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 def open_tflite(path: Path, threads: int = 0) -> Classifier:
     from ai_edge_litert.interpreter import Interpreter
 
@@ -88,7 +109,8 @@ def open_tflite(path: Path, threads: int = 0) -> Classifier:
         wanted = sum(int(np.prod(t["shape"])) * np.dtype(t["dtype"]).itemsize for t in interpreter.get_tensor_details())
         if wanted > MAX_TENSOR_BYTES:
             raise PipelineError(f"{path}: asks for {wanted:,} bytes of tensors, not a LeNet-5 model")
-        interpreter.allocate_tensors()
+        with native_stderr_silenced():  # "INFO: Created TensorFlow Lite XNNPACK delegate for CPU."
+            interpreter.allocate_tensors()
     except (ValueError, RuntimeError) as error:
         raise PipelineError(f"{path}: damaged or not a LiteRT model ({first_line(error)})") from None
     inputs, outputs = interpreter.get_input_details(), interpreter.get_output_details()
