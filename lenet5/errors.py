@@ -18,6 +18,12 @@ class PipelineError(Exception):
         self.problems = problems
 
 
+def first_line(error: BaseException) -> str:
+    """An exception from a library, as one short line: its first line, or its type if it says nothing."""
+    text = str(error).strip()
+    return text.splitlines()[0][:200] if text else type(error).__name__
+
+
 EXIT_ERROR = 2
 EXIT_INTERRUPTED = 130
 

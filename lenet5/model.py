@@ -18,7 +18,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from lenet5.errors import PipelineError
+from lenet5.errors import PipelineError, first_line
 from lenet5.files import write_bytes
 from lenet5.scoring import CLASSES
 
@@ -128,8 +128,7 @@ def load_model(path: Path, compile: bool = True) -> keras.Model:
     try:
         model = keras.models.load_model(path, compile=compile)
     except Exception as error:  # a damaged archive can fail anywhere in Keras's loader, in any type
-        reason = str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
-        raise PipelineError(f"{path}: damaged or not a Keras model ({reason})") from None
+        raise PipelineError(f"{path}: damaged or not a Keras model ({first_line(error)})") from None
     shapes = (tuple(model.input_shape), tuple(model.output_shape)) if isinstance(model, keras.Model) else None
     if shapes != ((None, *INPUT_SHAPE), (None, CLASSES)):
         raise PipelineError(f"{path}: a Keras model, but not one that takes 28x28 digits and gives 10 probabilities")

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lenet5.errors import PipelineError
+from lenet5.errors import PipelineError, first_line
 from lenet5.scoring import CLASSES
 
 MAX_MODEL_BYTES = 64 * 2**20  # a LeNet-5 file is under 1 MB; anything near this is not one
@@ -48,7 +48,6 @@ class Classifier:
     """A model opened by its runtime: `format` names it, `probabilities` runs it."""
 
     format: str
-    path: Path
     probabilities: Callable[[np.ndarray], np.ndarray]
 
 
@@ -62,8 +61,8 @@ def open_model(path: Path, threads: int = 0) -> Classifier:
         return open_tflite(path, threads)
     from lenet5.model import load_model, predict_probabilities
 
-    model = load_model(path)
-    return Classifier("keras", path, lambda images: predict_probabilities(model, images))
+    model = load_model(path, compile=False)  # predicting needs no optimizer
+    return Classifier("keras", lambda images: predict_probabilities(model, images))
 
 
 def read_model_bytes(path: Path) -> bytes:
@@ -72,11 +71,6 @@ def read_model_bytes(path: Path) -> bytes:
     if size > MAX_MODEL_BYTES:
         raise PipelineError(f"{path}: {size:,} bytes, over the {MAX_MODEL_BYTES:,} a LeNet-5 model file can be")
     return path.read_bytes()
-
-
-def first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0][:200] if text else type(error).__name__
 
 
 @contextlib.contextmanager
@@ -135,7 +129,7 @@ def open_tflite(path: Path, threads: int = 0) -> Classifier:
         return rows
 
     kind = "tflite_int8" if source["dtype"] == np.uint8 else "tflite_float32"
-    return Classifier(kind, path, probabilities)
+    return Classifier(kind, probabilities)
 
 
 def saved_model_folder(path: Path) -> Path:
@@ -156,7 +150,7 @@ def check_saved_model_ops(folder: Path) -> None:
     from tensorflow.core.protobuf import saved_model_pb2
 
     path = folder / SAVED_MODEL_FILE
-    total = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+    total = model_bytes(folder)
     if total > MAX_MODEL_BYTES:
         raise PipelineError(f"{folder}: {total:,} bytes, over the {MAX_MODEL_BYTES:,} a LeNet-5 model can be")
     saved = saved_model_pb2.SavedModel()
@@ -204,7 +198,7 @@ def open_saved_model(path: Path) -> Classifier:
         ]
         return np.concatenate(chunks) if chunks else np.zeros((0, CLASSES), np.float32)
 
-    return Classifier("saved_model", folder, probabilities)
+    return Classifier("saved_model", probabilities)
 
 
 LATENCY_WARMUP = 20  # calls before timing: the first ones trace graphs and fill caches
