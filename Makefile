@@ -1,7 +1,8 @@
 # One command each: `make pipeline` sets up and runs the whole pipeline, `make test` the tests.
 # `make setup` installs exactly uv.lock into .venv (and nothing else); both call it.
 PYTHON ?= python3
-# The TensorFlow build: cpu, or gpu for the CUDA build (`make pipeline DEVICE=gpu`).
+# The TensorFlow build: cpu, or gpu for the CUDA build (`make pipeline DEVICE=gpu`). JAX's CPU build
+# comes too (the `jax` extra), so either `train.backend` trains and the tests run both.
 DEVICE ?= cpu
 UV_VERSION := 0.13.9
 VENV := .venv
@@ -26,7 +27,7 @@ setup: $(UV)
 	@case "$(DEVICE)" in cpu|gpu) ;; *) echo "DEVICE=$(DEVICE): expected cpu or gpu" >&2; exit 2;; esac
 	@# Compiled bytecode: importing TensorFlow takes 2.5 s instead of 7 s where Python may not write
 	@# its own .pyc files (PYTHONDONTWRITEBYTECODE, read-only installs), and every stage imports it.
-	$(UV) sync --locked --quiet --compile-bytecode --python $(PYTHON) --extra $(DEVICE)
+	$(UV) sync --locked --quiet --compile-bytecode --python $(PYTHON) --extra $(DEVICE) --extra jax
 	@# The page template that lets `dvc plots show/diff` pages draw offline, set in the local
 	@# (git-ignored) config: a clone set up without make keeps DVC's own online template.
 	$(BIN)/python -m tools.offline_plots_template --out .dvc/offline_plots.html

@@ -20,7 +20,9 @@ The seeds are the reporting seeds (lenet5/seeds.py): none of them chose a settin
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
+import importlib.metadata
 import json
 import os
 import platform
@@ -38,9 +40,11 @@ from typing import Any
 import numpy as np
 import yaml
 
+from lenet5.backend import BACKEND_MODULES, require_backend, select_backend
 from lenet5.config import load_params
 from lenet5.data import load_split
 from lenet5.errors import PipelineError, run_command
+from lenet5.files import write_json
 from lenet5.seeds import REPORTING_SEEDS, Spread
 
 DATA = Path("data/prepared")
@@ -84,6 +88,8 @@ def clock_callback(model: Any, test: tuple[np.ndarray, np.ndarray]) -> Any:
             self.started = time.perf_counter()
 
         def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+            # The loss's value waits for the step to finish (JAX returns before its work is done).
+            float(keras.ops.convert_to_numpy((logs or {}).get("loss", 0.0)))
             self.trained = time.perf_counter()  # the last one of the epoch counts
 
         def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
@@ -94,25 +100,42 @@ def clock_callback(model: Any, test: tuple[np.ndarray, np.ndarray]) -> Any:
     return Clock()
 
 
-def run_case(case: str, max_epochs: int, seed: int) -> dict[str, Any]:
+def device_peak_mb() -> float | None:
+    """The accelerator's peak memory in this process, in MB; None on a CPU."""
     import keras
+
+    if keras.backend.backend() == "jax":
+        import jax
+
+        device = jax.devices()[0]
+        stats = device.memory_stats() if device.platform != "cpu" else None
+        return stats["peak_bytes_in_use"] / 2**20 if stats else None
     import tensorflow as tf
 
-    from lenet5.distribute import make_strategy
-    from lenet5.inputs import as_tensors
-    from lenet5.model import as_model_input, build_lenet5, configure_tensorflow
+    if not tf.config.list_physical_devices("GPU"):
+        return None
+    return tf.config.experimental.get_memory_info("GPU:0")["peak"] / 2**20
+
+
+def run_case(case: str, max_epochs: int, seed: int, backend: str) -> dict[str, Any]:
+    select_backend(backend)
+    import keras
+
+    from lenet5.backend import configure_backend, device_names
+    from lenet5.model import as_model_input, build_lenet5
+    from lenet5.placement import place
     from lenet5.training import fit
 
-    config = dataclasses.replace(load_params().train, seed=seed)
+    config = dataclasses.replace(load_params().train, seed=seed, backend=backend)
     if case == "before":
         config = dataclasses.replace(config, **BEFORE)
     x, y = load_split(DATA, "train")
     validation, test = load_split(DATA, "val"), load_split(DATA, "test")
-    configure_tensorflow(config.seed, config.threads)
+    configure_backend(config.seed, config.threads)
     project = case in ("before", "default")
     # One model per case, built as the train stage builds it: a second build would draw other weights.
-    strategy = make_strategy(config.distribute) if project else tf.distribute.get_strategy()
-    with strategy.scope():
+    placement = place(config.distribute) if project else None
+    with placement.scope() if placement else contextlib.nullcontext():
         model = build_lenet5()
     clock = clock_callback(model, test)
     if case == "recipe":
@@ -136,12 +159,11 @@ def run_case(case: str, max_epochs: int, seed: int) -> dict[str, Any]:
         samples = len(y)
     else:
         samples = len(y)
-        train, validation = as_tensors((x, y)), as_tensors(validation)  # as the train stage does
-        del x, y
-        with strategy.scope():
-            fit(model, config, train, validation, callbacks=[clock])
+        with placement.scope():  # type: ignore[union-attr]
+            fit(model, config, (x, y), validation, callbacks=[clock])
     seconds = clock.seconds
     steady = seconds[1:] or seconds  # epoch 1 also traces and compiles the graph
+    devices = device_names()
     return {
         "case": case,
         "seed": seed,
@@ -151,9 +173,10 @@ def run_case(case: str, max_epochs: int, seed: int) -> dict[str, Any]:
         "epoch_seconds": clock.seconds,
         "epoch_accuracies": clock.accuracies,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        "device": "GPU" if tf.config.list_physical_devices("GPU") else "CPU",
+        "peak_device_mb": device_peak_mb(),
+        "device": f"{len(devices)} GPU ({devices[0]})" if devices else "CPU",
         "keras": keras.__version__,
-        "tensorflow": tf.__version__,
+        "backend": f"{backend} {importlib.metadata.version(backend)}",
     }
 
 
@@ -172,23 +195,27 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
         "seeds_reaching_99": sum(max(run["epoch_accuracies"]) >= TARGET for run in runs),
         "test_accuracy": Spread.of([run["epoch_accuracies"][-1] for run in runs]),
         "peak_rss_mb": max(run["peak_rss_mb"] for run in runs),
+        "peak_device_mb": max((run["peak_device_mb"] for run in runs if run.get("peak_device_mb")), default=None),
     }
 
 
 def table(results: dict[str, dict[str, Any]]) -> str:
-    baseline = results["keras_fit"]["samples_per_second"]
+    baseline = results["keras_fit"]["samples_per_second"] if "keras_fit" in results else None
     lines = [
         "| case | samples/s (median) | vs Keras fit | epochs | train s (mean) | s to 99.0% (mean curve) "
-        "| seeds reaching 99.0% | test accuracy % (mean ± std) | peak RSS MB |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| seeds reaching 99.0% | test accuracy % (mean ± std) | peak RSS MB | peak GPU MB |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for case, r in results.items():
         to_99 = f"{r['seconds_to_99']:.1f}" if r["seconds_to_99"] is not None else "not reached"
+        versus = f"{r['samples_per_second'] / baseline:.2f}x" if baseline else "-"
+        device_mb = f"{r['peak_device_mb']:,.0f}" if r["peak_device_mb"] is not None else "-"
         accuracy = r["test_accuracy"]
         lines.append(
-            f"| {CASES[case]} | {r['samples_per_second']:,.0f} | {r['samples_per_second'] / baseline:.2f}x "
+            f"| {CASES[case]} | {r['samples_per_second']:,.0f} | {versus} "
             f"| {r['epochs']} | {r['train_seconds']:.1f} | {to_99} | {r['seeds_reaching_99']}/{r['seeds']} "
-            f"| {accuracy.mean * 100:.2f} ± {accuracy.std * 100:.2f} | {r['peak_rss_mb']:,.0f} |"
+            f"| {accuracy.mean * 100:.2f} ± {accuracy.std * 100:.2f} (n={accuracy.n}) | {r['peak_rss_mb']:,.0f} "
+            f"| {device_mb} |"
         )
     return "\n".join(lines)
 
@@ -238,21 +265,30 @@ def main() -> None:
     parser.add_argument("--seed", type=int, help="with --case: the seed of that run")
     parser.add_argument("--seeds", type=int, default=5, help=f"runs per case, at most {len(REPORTING_SEEDS)}")
     parser.add_argument("--max-epochs", type=int, default=30, help="epochs of the plain Keras cases")
+    parser.add_argument("--backend", choices=list(BACKEND_MODULES), default="tensorflow", help="the Keras backend")
+    parser.add_argument("--cases", default=",".join(CASES), help=f"comma-separated, of {', '.join(CASES)}")
+    parser.add_argument("--runs", type=Path, help="also write every run's figures to this JSON file")
     args = parser.parse_args()
     if not (DATA / "train_images.npy").is_file():
         raise PipelineError(f"{DATA}: missing; run `dvc repro prepare` first")
     if not 1 <= args.seeds <= len(REPORTING_SEEDS):
         raise PipelineError(f"--seeds {args.seeds}: expected 1 to {len(REPORTING_SEEDS)}")
+    cases = args.cases.split(",")
+    if unknown := [case for case in cases if case not in CASES]:
+        raise PipelineError(f"--cases: {', '.join(unknown)} unknown; expected some of {', '.join(CASES)}")
+    require_backend(args.backend, where="--backend")
     if args.case:
-        print(json.dumps(run_case(args.case, args.max_epochs, REPORTING_SEEDS[0] if args.seed is None else args.seed)))
+        seed = REPORTING_SEEDS[0] if args.seed is None else args.seed
+        print(json.dumps(run_case(args.case, args.max_epochs, seed, args.backend)))
         return
     seeds = REPORTING_SEEDS[: args.seeds]
-    results = {}
-    for case in CASES:
+    results, every_run = {}, []
+    for case in cases:
         runs = []
         for seed in seeds:
             command = [sys.executable, "-m", "bench.train_speed", "--case", case, "--seed", str(seed)]
-            done = subprocess.run([*command, "--max-epochs", str(args.max_epochs)], capture_output=True, text=True)
+            command += ["--max-epochs", str(args.max_epochs), "--backend", args.backend]
+            done = subprocess.run(command, capture_output=True, text=True)
             if done.returncode != 0:
                 raise PipelineError(f"case {case}, seed {seed} failed: {done.stderr.strip().splitlines()[-1:]}")
             runs.append(json.loads(done.stdout.strip().splitlines()[-1]))
@@ -260,14 +296,24 @@ def main() -> None:
                 f"{case} seed {seed}: test accuracy {runs[-1]['epoch_accuracies'][-1]:.4f}", file=sys.stderr, flush=True
             )
         results[case] = summarize(runs)
-        device, versions = runs[0]["device"], (runs[0]["tensorflow"], runs[0]["keras"])
-    stage = run_train_stage()
-    default, before = results["default"], results["before"]
-    print(
-        f"{device}: {describe_machine()}, TensorFlow {versions[0]}, Keras {versions[1]}, "
-        f"seeds {', '.join(map(str, seeds))}"
-    )
+        every_run += runs
+    if args.runs:
+        write_json(args.runs, {"machine": describe_machine(), "runs": every_run})
+    first = every_run[0]
+    machine = f"{first['device']}: {describe_machine()}, {first['backend']}, Keras {first['keras']}"
+    print(f"{machine}, seeds {seeds_text(seeds)}")
     print(table(results))
+    # The train stage needs DVCLive, which an offline accelerator may lack: measured on TensorFlow's full runs.
+    if args.backend == "tensorflow" and cases == list(CASES):
+        print_stage_and_ratios(results, seeds, run_train_stage())
+
+
+def seeds_text(seeds: tuple[int, ...]) -> str:
+    return ", ".join(map(str, seeds))
+
+
+def print_stage_and_ratios(results: dict[str, dict[str, Any]], seeds: tuple[int, ...], stage: dict) -> None:
+    default, before = results["default"], results["before"]
     startup = stage["startup_seconds"]
     startup_text = f"{startup:.1f}" if startup is not None else "none"
     print(

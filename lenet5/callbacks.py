@@ -1,4 +1,5 @@
-"""Keras callbacks of the train stage: Ctrl-C at the end of an epoch, and one progress line per epoch."""
+"""Keras callbacks of the train stage: Ctrl-C at the end of an epoch, one progress line per epoch, and
+DVCLive's per-epoch logs."""
 
 from __future__ import annotations
 
@@ -67,3 +68,20 @@ class Progress(keras.callbacks.Callback):
             f"val_loss {row['val_loss']:.4f} val_acc {row['val_accuracy']:.4f} ({self.seconds[-1]:.1f} s)",
             flush=True,
         )
+
+
+class LiveLog(keras.callbacks.Callback):
+    """Each epoch's logs into DVCLive, named as DVCLive's own Keras callback names them
+    (`loss` -> train/loss, `val_loss` -> eval/loss). That callback imports TensorFlow; this one
+    runs on any backend."""
+
+    def __init__(self, live: Any) -> None:
+        super().__init__()
+        self.live = live
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        from dvclive.utils import standardize_metric_name
+
+        for metric, value in (logs or {}).items():
+            self.live.log_metric(standardize_metric_name(metric, "dvclive.keras"), value)
+        self.live.next_step()

@@ -103,7 +103,8 @@ class TrainConfig:
     unaugmented_epochs: int = setting(integer(0, 1000))  # the last epochs see the images unchanged
     label_smoothing: float = setting(number(0, 1, high_open=True))  # weight moved from the true digit to all 10
     threads: int = setting(integer(0, 256))  # TensorFlow intra-op threads, 0 for all cores
-    distribute: str = setting(choice("none", "mirrored", "multi_worker"))  # tf.distribute strategy
+    distribute: str = setting(choice("none", "mirrored", "multi_worker"))  # replicas: lenet5/placement.py
+    backend: str = setting(choice("tensorflow", "jax"))  # the Keras backend that trains
 
 
 @dataclass(frozen=True)
@@ -247,6 +248,16 @@ def _cross_checks(params: Params, doc: Document) -> list[str]:
         problems.append(
             f"{doc.where('train', 'unaugmented_epochs')}: train.unaugmented_epochs: {train.unaugmented_epochs} is not "
             f"allowed; expected at most train.epochs ({train.epochs})"
+        )
+    if train.backend == "jax" and train.distribute == "multi_worker":
+        problems.append(
+            f"{doc.where('train', 'distribute')}: train.distribute: multi_worker is not allowed with train.backend "
+            "jax; multi_worker trains on TensorFlow only (mirrored uses every local GPU on JAX)"
+        )
+    if train.backend == "jax" and train.threads:
+        problems.append(
+            f"{doc.where('train', 'threads')}: train.threads: {train.threads} is not allowed with train.backend jax; "
+            "expected 0 (JAX's compiled steps take every core)"
         )
     train_images = MNIST_TRAIN_IMAGES - round(MNIST_TRAIN_IMAGES * params.prepare.validation_size)
     if train.batch_size > train_images:

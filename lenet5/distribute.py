@@ -1,21 +1,28 @@
-"""Where training runs: tf.distribute strategies, TF_CONFIG, and the multi-worker training loop.
+"""Where training runs on TensorFlow: tf.distribute strategies, TF_CONFIG, and the multi-worker loop.
 
 `none` is TensorFlow's default; `mirrored` one replica per local GPU (or the CPU); `multi_worker`
 one process per machine, the cluster read from TF_CONFIG. Keras 3.15's `fit` fails under
 MultiWorkerMirroredStrategy (keras-team/keras#20585), so `fit_across_workers` stands in for it.
+TensorFlow is the point here: lenet5/placement.py imports this module on that backend only.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
+from typing import Any
 
 import keras
+import numpy as np
 import tensorflow as tf
 
+from lenet5.backend import device_names
 from lenet5.config import TrainConfig
 from lenet5.errors import PipelineError, kill_unless_done_within
+from lenet5.inputs import Batch, epoch_inputs
+from lenet5.model import PREDICT_BATCH
 
 # How a collective operation fails when a peer has gone: its timeout, a refused connection, or
 # TensorFlow's health check cancelling the collectives once it sees a peer down.
@@ -72,9 +79,8 @@ def writes_outputs(strategy: tf.distribute.Strategy) -> bool:
 
 def describe_devices(strategy: tf.distribute.Strategy) -> str:
     """Where training runs, for the log: the GPUs TensorFlow sees, else the CPU, and the replicas."""
-    gpus = tf.config.list_physical_devices("GPU")
-    names = [tf.config.experimental.get_device_details(gpu).get("device_name", gpu.name) for gpu in gpus]
-    where = f"{len(gpus)} GPU ({', '.join(sorted(set(names)))})" if gpus else "the CPU"
+    names = device_names()
+    where = f"{len(names)} GPU ({', '.join(sorted(set(names)))})" if names else "the CPU"
     replicas = f"{strategy.num_replicas_in_sync} replica(s)"
     if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
         task = strategy.cluster_resolver.task_type, strategy.cluster_resolver.task_id
@@ -100,12 +106,10 @@ def check_same_run_everywhere(strategy: tf.distribute.Strategy, run_id: str) -> 
 def fit_across_workers(
     model: keras.Model,
     strategy: tf.distribute.MultiWorkerMirroredStrategy,
-    batches: tf.data.Dataset,
-    validation_batches: tf.data.Dataset,
+    train: tuple[np.ndarray, np.ndarray],
+    validation: Batch,
     config: TrainConfig,
-    steps: int,
     callbacks: list[keras.callbacks.Callback],
-    first_epoch: int,
 ) -> None:
     """What `model.fit` does, for MultiWorkerMirroredStrategy, whose `fit` fails in Keras 3.15
     (keras-team/keras#20585): the same compiled optimizer and loss, batches and per-epoch logs,
@@ -123,9 +127,15 @@ def fit_across_workers(
         return tf.reduce_sum(tf.cast(tf.equal(tf.argmax(probabilities, 1), tf.argmax(targets, 1)), tf.float32))
 
     options = tf.data.Options()
-    # Every worker builds the same stream; each keeps its own slice of every global batch.
+    # Every worker builds the same epoch; each keeps its own slice of every global batch.
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
-    stream = iter(strategy.experimental_distribute_dataset(batches.with_options(options)))
+
+    def epoch_stream(epoch: int) -> Any:
+        arrays = tf.data.Dataset.from_tensor_slices(epoch_inputs(*train, config, epoch))
+        return iter(strategy.experimental_distribute_dataset(arrays.batch(config.batch_size).with_options(options)))
+
+    steps = math.ceil(len(train[1]) / config.batch_size)
+    validation_batches = tf.data.Dataset.from_tensor_slices(validation).batch(PREDICT_BATCH)
 
     def step(images: tf.Tensor, targets: tf.Tensor) -> tf.Tensor:
         replica = tf.distribute.get_replica_context()
@@ -140,7 +150,7 @@ def fit_across_workers(
         return tf.stack([tf.reduce_sum(losses), hits(targets, probabilities), count])
 
     @tf.function
-    def train_epoch() -> tf.Tensor:
+    def train_epoch(stream: Any) -> tf.Tensor:
         totals = tf.zeros([3])  # loss sum, correct, images: over every worker
         for _ in tf.range(steps):
             totals += strategy.reduce("SUM", strategy.run(step, args=next(stream)), axis=None)
@@ -148,11 +158,11 @@ def fit_across_workers(
 
     callback_list = keras.callbacks.CallbackList(callbacks, model=model)
     callback_list.on_train_begin()
-    for epoch in range(first_epoch, config.epochs):
+    for epoch in range(config.epochs):
         callback_list.on_epoch_begin(epoch)
         callback_list.on_train_batch_begin(0)
         try:
-            loss_sum, correct, images = train_epoch().numpy()
+            loss_sum, correct, images = train_epoch(epoch_stream(epoch)).numpy()
         except LOST_WORKER_ERRORS as error:
             tasks = re.findall(r"/job:(\w+)/replica:\d+/task:(\d+)", str(error))
             lost = sorted({f"{job} {task}" for job, task in tasks})

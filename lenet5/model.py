@@ -1,4 +1,4 @@
-"""LeNet-5 as in the recipe, TensorFlow set-up, and byte-reproducible model files.
+"""LeNet-5 as in the recipe, and byte-reproducible model files, on any Keras backend.
 
 The model takes MNIST's own 28x28 pixels (0-255) and does the recipe's preprocessing itself:
 scale to [0, 1], pad to 32x32 with black. So the prepared data stays uint8 28x28, and the saved
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import zipfile
 import zlib
 from pathlib import Path
@@ -16,7 +17,6 @@ from typing import Any
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 from lenet5.errors import PipelineError, first_line
 from lenet5.files import write_bytes
@@ -49,26 +49,10 @@ def build_lenet5() -> keras.Model:
         ],
         name="lenet5",
     )
-    count = sum(int(tf.size(w)) for w in model.trainable_weights)
+    count = sum(math.prod(w.shape) for w in model.trainable_weights)
     if count != LENET5_PARAMETERS:  # guards against an accidental change to the architecture
         raise PipelineError(f"LeNet-5 has {count} trainable parameters, expected {LENET5_PARAMETERS}")
     return model
-
-
-def configure_tensorflow(seed: int, threads: int) -> None:
-    """Seed Python, NumPy and TensorFlow; deterministic ops; `threads` 0 means all cores."""
-    keras.utils.set_random_seed(seed)
-    tf.config.experimental.enable_op_determinism()
-    # The training graph is one sequential loop: running independent ops side by side only makes
-    # them compete for the same cores (measured about 10% slower on 2 cores).
-    try:
-        tf.config.threading.set_inter_op_parallelism_threads(1)
-        if threads:
-            tf.config.threading.set_intra_op_parallelism_threads(threads)
-    except RuntimeError:
-        # TensorFlow already ran in this process (a test session): its threads are fixed at first
-        # use. Each stage calls this before running anything, so there it always applies.
-        pass
 
 
 def renumber_shared_objects(node: Any, numbers: dict[int, int]) -> Any:
@@ -143,7 +127,7 @@ def as_model_input(images: np.ndarray) -> np.ndarray:
 def predict_probabilities(model: keras.Model, images: np.ndarray, batch_size: int = PREDICT_BATCH) -> np.ndarray:
     """Softmax outputs for uint8 (N, 28, 28) `images`, in batches so memory stays flat."""
     chunks = [
-        model(as_model_input(images[i : i + batch_size]), training=False).numpy()
+        keras.ops.convert_to_numpy(model(as_model_input(images[i : i + batch_size]), training=False))
         for i in range(0, len(images), batch_size)
     ]
     return np.concatenate(chunks) if chunks else np.zeros((0, CLASSES), np.float32)

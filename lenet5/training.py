@@ -1,10 +1,14 @@
-"""Training LeNet-5 with Keras `fit`: optimizer and schedule, checkpoints after every epoch, exact resume.
+"""Training LeNet-5 with Keras `fit` on any backend: optimizer and schedule, checkpoints after every
+epoch, exact resume.
 
-`fit` runs a whole epoch per call into the graph (`steps_per_execution`), so Python is entered
-once per epoch. A checkpoint after every epoch holds the weights, the optimizer's state and the
-history so far, and is resumed only by the same run (params and data). The batches come from
-lenet5/inputs.py; where training runs (strategies, several machines) is lenet5/distribute.py;
-Ctrl-C handling and progress lines are lenet5/callbacks.py.
+Keras trains a wrapper around LeNet-5 whose first layer augments (lenet5/augment.py), so the model
+that is saved stays the plain network. Each epoch is one `fit` call on that epoch's arrays
+(lenet5/inputs.py). On TensorFlow it runs the whole epoch per call into the graph
+(`steps_per_execution`), so Python is entered once per epoch; on JAX each step is one compiled
+call. A checkpoint after every epoch holds the weights, the optimizer's state and the history so
+far, and is resumed only by the same run (params and data). Where training runs is
+lenet5/placement.py (TensorFlow's several machines: lenet5/distribute.py); Ctrl-C handling and
+progress lines are lenet5/callbacks.py.
 """
 
 from __future__ import annotations
@@ -20,14 +24,13 @@ from typing import Any
 
 import keras
 import numpy as np
-import tensorflow as tf
 
+from lenet5.augment import DRAWS, Augment
 from lenet5.callbacks import StopOnInterrupt
 from lenet5.config import TrainConfig
-from lenet5.distribute import check_same_run_everywhere, fit_across_workers
 from lenet5.files import atomic_path
-from lenet5.inputs import model_batch, training_batches
-from lenet5.model import PREDICT_BATCH
+from lenet5.inputs import epoch_inputs, model_batch
+from lenet5.model import INPUT_SHAPE, PREDICT_BATCH
 
 OPTIMIZERS = {
     "adam": keras.optimizers.Adam,
@@ -59,7 +62,18 @@ def make_optimizer(config: TrainConfig, steps: int) -> keras.optimizers.Optimize
     return OPTIMIZERS[config.optimizer](learning_rate=rate, weight_decay=config.weight_decay or None, **betas)
 
 
-def fingerprint(config: TrainConfig, *arrays: tf.Tensor | np.ndarray) -> str:
+def with_augmentation(model: keras.Model, config: TrainConfig) -> keras.Model:
+    """The model Keras trains: uint8 pixels and augmentation draws in, `model`'s probabilities out.
+    It shares `model`'s layers and weights, and adds none: training it trains `model`."""
+    inputs = {
+        "pixels": keras.Input(INPUT_SHAPE, dtype="uint8", name="pixels"),
+        "draws": keras.Input((DRAWS,), name="draws"),
+    }
+    moved = Augment(config.augment_max_shift, config.augment_max_rotation, name="augment")(inputs)
+    return keras.Model(inputs, model(moved), name=f"{model.name}_training")
+
+
+def fingerprint(config: TrainConfig, *arrays: np.ndarray) -> str:
     """Identifies a training run's inputs: a checkpoint is only resumed by the same run."""
     digest = hashlib.sha256(json.dumps(asdict(config), sort_keys=True).encode())
     for array in arrays:
@@ -118,60 +132,66 @@ def resume(path: Path, model: keras.Model, run_id: str) -> list[dict[str, float]
 def fit(
     model: keras.Model,
     config: TrainConfig,
-    train: tuple[tf.Tensor | np.ndarray, tf.Tensor | np.ndarray],
-    validation: tuple[tf.Tensor | np.ndarray, tf.Tensor | np.ndarray],
+    train: tuple[np.ndarray, np.ndarray],
+    validation: tuple[np.ndarray, np.ndarray],
     *,
     checkpoint: Path | None = None,
     callbacks: Sequence[keras.callbacks.Callback] = (),
+    multi_worker_strategy: Any = None,
 ) -> list[dict[str, float]]:
     """Train `model` for `config.epochs`, resuming from `checkpoint` if it holds this run.
 
-    `train` and `validation` are uint8 images and labels, as NumPy arrays or as tensors (pass
-    tensors to keep a single copy of the images in memory).
-    Returns one row per epoch: loss, accuracy, val_loss, val_accuracy, learning_rate. After a
-    resume, each callback's `on_epoch_end` first receives the rows of the epochs already done,
-    so loggers show the whole run. Ctrl-C raises KeyboardInterrupt at the end of the running epoch.
+    `train` and `validation` are uint8 images and labels. Returns one row per epoch: loss,
+    accuracy, val_loss, val_accuracy, learning_rate. After a resume, each callback's
+    `on_epoch_end` first receives the rows of the epochs already done, so loggers show the whole
+    run. Ctrl-C raises KeyboardInterrupt at the end of the running epoch. With TensorFlow's
+    MultiWorkerMirroredStrategy as `multi_worker_strategy`, every worker of the cluster trains.
     """
-    steps = steps_per_epoch(config, int(train[1].shape[0]))
-    model.compile(
+    steps = steps_per_epoch(config, len(train[1]))
+    trainer = with_augmentation(model, config)
+    trainer.compile(
         optimizer=make_optimizer(config, steps),
         loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
         metrics=["accuracy"],
         steps_per_execution=steps,
     )
     run_id = fingerprint(config, *train, *validation)
-    history = resume(checkpoint, model, run_id) if checkpoint is not None else []
+    history = resume(checkpoint, trainer, run_id) if checkpoint is not None else []
     for epoch, row in enumerate(history):
         for callback in callbacks:
             callback.on_epoch_end(epoch, dict(row))
 
     def record(_: int, logs: dict[str, Any]) -> None:
         # Into the logs every later callback sees (it is one dict), so loggers show the schedule.
-        logs["learning_rate"] = float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))
+        logs["learning_rate"] = float(keras.ops.convert_to_numpy(trainer.optimizer.learning_rate))
         history.append({key: float(value) for key, value in logs.items()})
 
     saving = [EpochCheckpoint(checkpoint, run_id, history)] if checkpoint is not None else []
-    if len(history) < config.epochs:
-        with StopOnInterrupt() as stop_on_interrupt:
-            recorder = keras.callbacks.LambdaCallback(on_epoch_end=record)
-            every_callback = [recorder, *saving, *callbacks, stop_on_interrupt]
-            batches = training_batches(*train, config, len(history))
-            validation_batches = tf.data.Dataset.from_tensor_slices(validation).batch(PREDICT_BATCH).map(model_batch)
-            strategy = tf.distribute.get_strategy()
-            if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
-                check_same_run_everywhere(strategy, run_id)
-                fit_across_workers(
-                    model, strategy, batches, validation_batches, config, steps, every_callback, len(history)
-                )
-            else:
-                model.fit(
-                    batches,
-                    epochs=config.epochs,
-                    initial_epoch=len(history),
-                    steps_per_epoch=steps,
-                    validation_data=validation_batches,
-                    callbacks=every_callback,
-                    shuffle=False,  # the input pipeline shuffles, seeded per epoch
-                    verbose=0,
-                )
+    if len(history) == config.epochs:
+        return history
+    validation_batch = model_batch(*validation)
+    with StopOnInterrupt() as stop_on_interrupt:
+        every_callback = [keras.callbacks.LambdaCallback(on_epoch_end=record), *saving, *callbacks, stop_on_interrupt]
+        if multi_worker_strategy is not None:
+            from lenet5.distribute import check_same_run_everywhere, fit_across_workers
+
+            check_same_run_everywhere(multi_worker_strategy, run_id)
+            fit_across_workers(trainer, multi_worker_strategy, train, validation_batch, config, every_callback)
+            return history
+        # One `fit` per epoch, on that epoch's arrays: Keras keeps the compiled step, and the
+        # optimizer its step count (so the schedule runs on), from one call to the next.
+        for epoch in range(len(history), config.epochs):
+            inputs, targets = epoch_inputs(*train, config, epoch)
+            trainer.fit(
+                inputs,
+                targets,
+                batch_size=config.batch_size,
+                initial_epoch=epoch,
+                epochs=epoch + 1,
+                validation_data=validation_batch,
+                validation_batch_size=PREDICT_BATCH,
+                callbacks=every_callback,
+                shuffle=False,  # epoch_inputs shuffled it, seeded per epoch
+                verbose=0,
+            )
     return history

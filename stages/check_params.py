@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from lenet5.backend import require_backend
 from lenet5.config import load_params
 from lenet5.errors import run_command
 from lenet5.files import write_text
@@ -24,7 +25,8 @@ def main() -> None:
     parser.add_argument("--params", type=Path, required=True)
     parser.add_argument("--marker", type=Path, required=True)
     args = parser.parse_args()
-    load_params(args.params)
+    params = load_params(args.params)
+    require_backend(params.train.backend)  # the install command, before any output is touched
     write_text(args.marker, MARKER_TEXT)
 
 

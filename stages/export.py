@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from lenet5.backend import configure_backend, select_backend
 from lenet5.data import load_split
 from lenet5.errors import hint_on_error, run_command
 from lenet5.files import write_bytes, write_json
@@ -32,17 +33,18 @@ def main() -> None:
     parser.add_argument("--formats", type=Path, required=True)
     parser.add_argument("--latency", type=Path, required=True)
     args = parser.parse_args()
+    select_backend("tensorflow")  # SavedModel and LiteRT are TensorFlow's formats, whatever trained the model
 
     with hint_on_error(good_copy(args.data, "prepare")):
         train_images, _ = load_split(args.data, "train")
         test_images, test_labels = load_split(args.data, "test")
     from lenet5.export import calibration_sample, tflite_float32, tflite_int8, write_saved_model
-    from lenet5.model import configure_tensorflow, load_model
+    from lenet5.model import load_model
     from lenet5.runtimes import score_formats
 
     # Deterministic ops (nothing here is random: the seed is only a formality), and one thread:
     # the latency is measured as on a small device, no runtime getting more cores than another.
-    configure_tensorflow(seed=0, threads=1)
+    configure_backend(seed=0, threads=1)
     with hint_on_error(good_copy(args.model, "train")):
         model = load_model(args.model, compile=False)  # without the optimizer's state: serving needs none
     folder = write_saved_model(model, args.serving)

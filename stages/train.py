@@ -1,5 +1,7 @@
 """Stage train: fit LeNet-5 on the prepared training split, scoring the validation split per epoch.
 
+On the Keras backend of `train.backend` (TensorFlow or JAX), chosen here before Keras is imported.
+
 Writes the model and DVCLive's per-epoch logs (the curves of `dvc plots` and the VS Code
 extension, live while it runs), plus the timings. Timings differ run to run, so they are kept out
 of DVC's outputs: every declared output is byte-identical on a rerun with the same params. A
@@ -15,6 +17,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from lenet5.backend import configure_backend, select_backend
 from lenet5.config import load_params
 from lenet5.data import load_split
 from lenet5.errors import EXIT_INTERRUPTED, hint_on_error, run_command
@@ -35,37 +38,38 @@ def main() -> None:
     )
     args = parser.parse_args()
     config = load_params(args.params).train
+    select_backend(config.backend)  # before anything imports Keras
     with hint_on_error(good_copy(args.data, "prepare")):
         train, validation = load_split(args.data, "train"), load_split(args.data, "val")
 
     from dvclive import Live
-    from dvclive.keras import DVCLiveCallback
 
-    from lenet5.callbacks import Progress
-    from lenet5.distribute import describe_devices, make_strategy, writes_outputs
-    from lenet5.inputs import as_tensors
-    from lenet5.model import build_lenet5, configure_tensorflow, save_model
+    from lenet5.callbacks import LiveLog, Progress
+    from lenet5.model import build_lenet5, save_model
+    from lenet5.placement import place
     from lenet5.training import fit
 
-    configure_tensorflow(config.seed, config.threads)
-    strategy = make_strategy(config.distribute, args.worker_timeout)  # before any op: multi_worker needs that
-    train, validation = as_tensors(train), as_tensors(validation)  # the arrays are freed here
-    writer = writes_outputs(strategy)  # False only on multi_worker's non-chief workers
-    print(f"train: training on {describe_devices(strategy)}", flush=True)
+    configure_backend(config.seed, config.threads)
+    placement = place(config.distribute, args.worker_timeout)  # before any op: multi_worker needs that
+    writer = placement.writes_outputs
+    print(f"train: training with {config.backend} on {placement.description}", flush=True)
     progress = Progress(config.epochs)
     callbacks: list = [progress]
     if writer:
         # A fresh Live clears earlier files; after a resume, `fit` replays the finished epochs into it.
         live = Live(dir=str(args.live), save_dvc_exp=False, dvcyaml=False)
         # DVCLive first: an epoch's line is printed only once its logs are on disk.
-        callbacks.insert(0, DVCLiveCallback(live=live))
+        callbacks.insert(0, LiveLog(live))
     # Across workers each process would need the others' checkpoints: a killed multi_worker run
     # starts again from its first epoch.
     checkpoint = args.checkpoint if writer and config.distribute != "multi_worker" else None
     try:
-        with strategy.scope():
+        with placement.scope():
             model = build_lenet5()
-            fit(model, config, train, validation, checkpoint=checkpoint, callbacks=callbacks)
+            fit(
+                model, config, train, validation, checkpoint=checkpoint, callbacks=callbacks,
+                multi_worker_strategy=placement.strategy,
+            )  # fmt: skip
     except KeyboardInterrupt:
         done = progress.replayed + len(progress.seconds)
         message = f"interrupted after {done} of {config.epochs} epochs; run `dvc repro` to resume from there"
@@ -78,7 +82,7 @@ def main() -> None:
     save_model(model, args.model)
     seconds = progress.seconds
     steady = seconds[1:] or seconds  # the first epoch also traces and compiles the graph
-    rate = round(int(train[1].shape[0]) * len(steady) / sum(steady)) if steady else 0
+    rate = round(len(train[1]) * len(steady) / sum(steady)) if steady else 0
     # Only the seconds: `dvc exp show` has room for so many columns, and the rate follows from them.
     write_json(args.timing, {"train_seconds": round(sum(seconds), 2)})
     print(f"train: {sum(seconds):.1f} s of training, {rate:,} images/s after the first epoch", flush=True)

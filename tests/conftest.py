@@ -7,6 +7,7 @@ and headless Chromium.
 from __future__ import annotations
 
 import contextlib
+import csv
 import os
 import re
 import resource
@@ -20,8 +21,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import yaml
+from PIL import Image
 
 from tests.mnist_fixture import write_mirror
 
@@ -274,3 +277,39 @@ def wait_for_queue(project: Project, timeout: float = 600) -> str:
             return status
         time.sleep(2)
     raise AssertionError(f"queue still busy after {timeout} s:\n{status}")
+
+
+# lenet5-predict and the test digits it reads, for the tests of every model format.
+PREDICT = Path(sys.executable).parent / "lenet5-predict"  # the installed console command
+
+COUNT = 30
+
+
+def first_test_digits(project: Project) -> tuple[np.ndarray, np.ndarray]:
+    """The first test digits as the uint8 28x28 frames MNIST ships, and what `evaluate` predicted."""
+    images = np.load(project.path / "data/prepared/test_images.npy")[:COUNT]
+    with (project.path / "metrics/predictions.csv").open() as file:
+        predicted = np.array([int(row["predicted"]) for row in csv.DictReader(file)][:COUNT])
+    return images, predicted
+
+
+def save_png(path: Path, image: np.ndarray) -> Path:
+    Image.fromarray(image).save(path, format="PNG")
+    return path
+
+
+def predict(
+    project: Project, *args: str | Path, cwd: Path | None = None, memory_mb: int | None = None
+) -> subprocess.CompletedProcess[str]:
+    """`lenet5-predict ARGS` run from `cwd` (the project by default), with at most `memory_mb` of address space."""
+
+    return subprocess.run(
+        [str(PREDICT), *map(str, args)],
+        cwd=cwd or project.path,
+        # One OpenBLAS thread under a cap: its per-thread buffers would make the floor depend on cores.
+        env={**project.env, "OPENBLAS_NUM_THREADS": "1"} if memory_mb else project.env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        preexec_fn=memory_limit(memory_mb),
+    )

@@ -91,6 +91,7 @@ def test_yaml_1_2_numbers_are_numbers(tmp_path: Path, text: str) -> None:
         ("train", "adam_betas", [0.9, 1], "train.adam_betas: [0.9, 1] is not allowed; expected a number in [0, 1)"),
         ("train", "label_smoothing", 1, "train.label_smoothing: 1 is not allowed; expected a number in [0, 1)"),
         ("train", "distribute", "horovod", "train.distribute: 'horovod' is not allowed; expected one of none"),
+        ("train", "backend", "torch", "train.backend: 'torch' is not allowed; expected one of tensorflow, jax"),
         ("plot", "dpi", 10, "plot.dpi: 10 is not allowed; expected an integer from 50 to 300"),
     ],
 )
@@ -101,6 +102,24 @@ def test_bad_values_are_refused_with_their_line(
     line = 1 + next(i for i, text in enumerate(path.read_text().splitlines()) if text.strip().startswith(f"{key}:"))
     (problem,) = problems(path)
     assert problem.startswith(f"{path}:{line}: {message}"), problem
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("distribute", "multi_worker", "train.distribute: multi_worker is not allowed with train.backend jax;"),
+        ("threads", 2, "train.threads: 2 is not allowed with train.backend jax; expected 0"),
+    ],
+)
+def test_what_jax_cannot_do_is_refused_with_its_line(tmp_path: Path, key: str, value: Any, message: str) -> None:
+    params = copy.deepcopy(DEFAULTS)
+    params["train"].update({"backend": "jax", key: value})
+    path = write(tmp_path, params)
+    line = 1 + next(i for i, text in enumerate(path.read_text().splitlines()) if text.strip().startswith(f"{key}:"))
+    (problem,) = problems(path)
+    assert problem.startswith(f"{path}:{line}: {message}"), problem
+    params["train"]["backend"] = "tensorflow"  # the same values are fine on TensorFlow
+    load_params(write(tmp_path, params))
 
 
 def test_every_bad_value_is_reported_in_one_run(tmp_path: Path) -> None:

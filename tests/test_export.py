@@ -12,8 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.conftest import Project
-from tests.test_predict import first_test_digits, predict, save_png
+from tests.conftest import Project, first_test_digits, predict, save_png
 
 FORMATS = {
     "keras": "models/lenet5.keras",

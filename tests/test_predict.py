@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 import re
@@ -18,42 +17,9 @@ from PIL import Image
 
 from lenet5.digits import frame_like_mnist, read_digit
 from lenet5.errors import PipelineError
-from tests.conftest import Project, memory_limit, needs_memory_limits
+from tests.conftest import COUNT, Project, first_test_digits, needs_memory_limits, predict, save_png
 
-PREDICT = Path(sys.executable).parent / "lenet5-predict"  # the installed console command
-
-COUNT = 30
 HOSTILE_PICTURE_CAP_MB = 256  # below what decoding the hostile picture needs (400 MB)
-
-
-def first_test_digits(project: Project) -> tuple[np.ndarray, np.ndarray]:
-    """The first test digits as the uint8 28x28 frames MNIST ships, and what `evaluate` predicted."""
-    images = np.load(project.path / "data/prepared/test_images.npy")[:COUNT]
-    with (project.path / "metrics/predictions.csv").open() as file:
-        predicted = np.array([int(row["predicted"]) for row in csv.DictReader(file)][:COUNT])
-    return images, predicted
-
-
-def save_png(path: Path, image: np.ndarray) -> Path:
-    Image.fromarray(image).save(path, format="PNG")
-    return path
-
-
-def predict(
-    project: Project, *args: str | Path, cwd: Path | None = None, memory_mb: int | None = None
-) -> subprocess.CompletedProcess[str]:
-    """`lenet5-predict ARGS` run from `cwd` (the project by default), with at most `memory_mb` of address space."""
-
-    return subprocess.run(
-        [str(PREDICT), *map(str, args)],
-        cwd=cwd or project.path,
-        # One OpenBLAS thread under a cap: its per-thread buffers would make the floor depend on cores.
-        env={**project.env, "OPENBLAS_NUM_THREADS": "1"} if memory_mb else project.env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        preexec_fn=memory_limit(memory_mb),
-    )
 
 
 def test_saved_test_digits_get_the_evaluate_stage_predictions(trained_project: Project, tmp_path: Path) -> None:

@@ -3,81 +3,113 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 from pathlib import Path
 from typing import Any
 
+import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 
+from lenet5.augment import Augment
+from lenet5.backend import configure_backend, device_names
 from lenet5.config import TrainConfig, load_params
-from lenet5.distribute import check_tf_config, describe_devices, make_strategy
 from lenet5.errors import PipelineError
-from lenet5.inputs import augment, epoch_order, training_batches
-from lenet5.model import build_lenet5, configure_tensorflow
+from lenet5.inputs import Batch, epoch_inputs, model_batch
+from lenet5.model import build_lenet5
+from lenet5.placement import place
 from lenet5.scoring import score
 from lenet5.training import fit, make_optimizer
 from tests.conftest import ROOT
 from tests.mnist_fixture import make_digits
 
 DEFAULTS = load_params(ROOT / "params.yaml").train
+# TensorFlow's own parts (TF_CONFIG): the rest of this file runs on either backend.
+tensorflow_only = pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="TensorFlow's multi_worker only")
 
 
 def config(**overrides: Any) -> TrainConfig:
     return dataclasses.replace(DEFAULTS, **{"epochs": 2, "batch_size": 32, "warmup_epochs": 0.0, **overrides})
 
 
-def test_epoch_order_is_a_seeded_permutation() -> None:
-    order = epoch_order(100, seed=98, epoch=3).numpy()
-    assert sorted(order) == list(range(100))
-    np.testing.assert_array_equal(order, epoch_order(100, seed=98, epoch=3).numpy())
-    assert not np.array_equal(order, epoch_order(100, seed=98, epoch=4).numpy())
+class EpochsRun(keras.callbacks.Callback):
+    """Counts the epochs `fit` actually trains (replayed ones are not begun)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.begun: list[int] = []
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self.begun.append(epoch)
 
 
-def test_augment_shifts_and_rotates_reproducibly() -> None:
-    images = np.zeros((4, 28, 28, 1), np.float32)
-    images[:, 10:18, 12:16] = 255.0
-    seed = tf.constant([98, 7], tf.int64)
-    moved = augment(tf.constant(images), seed, max_shift=2.0, max_rotation=10.0).numpy()
-    assert moved.shape == images.shape and moved.min() >= 0.0 and moved.max() <= 255.0
-    assert not np.allclose(moved, images)
-    np.testing.assert_array_equal(moved, augment(tf.constant(images), seed, 2.0, 10.0).numpy())
-    unchanged = augment(tf.constant(images), seed, max_shift=0.0, max_rotation=0.0).numpy()
-    np.testing.assert_allclose(unchanged, images, atol=1e-3)
+def pixels_of(batch: Batch) -> np.ndarray:
+    return batch[0]["pixels"][..., 0]
 
 
-def test_training_batches_cover_each_epoch_once_in_a_seeded_order() -> None:
-    images, labels = make_digits(70, seed=4)
-    batches = list(training_batches(images, labels, config(augment_max_shift=0, augment_max_rotation=0), 0))
-    assert [len(y) for _, y in batches] == [32, 32, 6] * 2  # two epochs, the last batch short
-    first = np.concatenate([x.numpy() for x, _ in batches[:3]])[..., 0]
-    assert sorted(map(bytes, first.astype(np.uint8))) == sorted(map(bytes, images))
-    resumed = list(training_batches(images, labels, config(augment_max_shift=0, augment_max_rotation=0), 1))
-    np.testing.assert_array_equal(resumed[0][0].numpy(), batches[3][0].numpy())  # epoch 2, as if never stopped
+def augmented(images: np.ndarray, draws: np.ndarray, max_shift: float = 2.0, max_rotation: float = 10.0) -> np.ndarray:
+    """What the training model's first layer makes of uint8 images and their draws."""
+    layer = Augment(max_shift, max_rotation)
+    moved = layer({"pixels": images[..., np.newaxis], "draws": draws}, training=True)
+    return keras.ops.convert_to_numpy(moved)[..., 0]
 
 
-def test_the_last_unaugmented_epochs_see_the_images_unchanged() -> None:
+def test_each_epoch_is_a_seeded_permutation_with_its_own_draws() -> None:
+    images, labels = make_digits(100, seed=4)
+    settings = config(epochs=5, unaugmented_epochs=1)
+    third = epoch_inputs(images, labels, settings, 3)
+    assert sorted(map(bytes, pixels_of(third))) == sorted(map(bytes, images))  # every image once
+    again = epoch_inputs(images, labels, settings, 3)  # as a resumed run makes it
+    for name in ("pixels", "draws"):
+        np.testing.assert_array_equal(third[0][name], again[0][name])
+    np.testing.assert_array_equal(third[1], again[1])
+    fourth = epoch_inputs(images, labels, settings, 2)
+    assert not np.array_equal(pixels_of(third), pixels_of(fourth))
+    assert not np.array_equal(third[0]["draws"], fourth[0]["draws"])
+    draws = third[0]["draws"]
+    assert draws.shape == (100, 3) and -1.0 <= draws.min() < -0.9 and 0.9 < draws.max() < 1.0
+    reseeded = epoch_inputs(images, labels, dataclasses.replace(settings, seed=settings.seed + 1), 3)
+    assert not np.array_equal(pixels_of(third), pixels_of(reseeded))
+
+
+def test_the_last_unaugmented_epochs_get_no_draws() -> None:
     images, labels = make_digits(64, seed=5)
-    settings = config(epochs=3, batch_size=64, unaugmented_epochs=1)
-    epochs = [x.numpy()[..., 0] for x, _ in training_batches(images, labels, settings, 0)]
-    originals = sorted(map(bytes, images))
-    assert sorted(map(bytes, epochs[2].astype(np.uint8))) == originals  # the last epoch: the digits as they are
-    assert sorted(map(bytes, np.round(epochs[0]).astype(np.uint8))) != originals  # earlier ones: augmented
-    none = config(epochs=3, batch_size=64, unaugmented_epochs=3)
-    assert all(
-        sorted(map(bytes, x.numpy()[..., 0].astype(np.uint8))) == originals
-        for x, _ in training_batches(images, labels, none, 0)
-    )
+    settings = config(epochs=3, unaugmented_epochs=1)
+    draws = [epoch_inputs(images, labels, settings, epoch)[0]["draws"] for epoch in range(3)]
+    assert np.abs(draws[0]).max() > 0.9 and np.abs(draws[1]).max() > 0.9
+    assert not draws[2].any()  # the last epoch: the digits as they are
+    unaugmented = config(epochs=3, augment_max_shift=0, augment_max_rotation=0)
+    assert not epoch_inputs(images, labels, unaugmented, 0)[0]["draws"].any()
+
+
+def test_augment_shifts_and_rotates_by_the_draws_and_only_when_training() -> None:
+    images = np.zeros((4, 28, 28), np.uint8)
+    images[:, 10:18, 12:16] = 255
+    draws = np.random.default_rng(7).uniform(-1, 1, (4, 3)).astype(np.float32)
+    moved = augmented(images, draws)
+    assert moved.shape == images.shape and moved.min() >= 0.0 and moved.max() <= 255.0
+    assert all(not np.allclose(moved[i], images[i]) for i in range(4))
+    np.testing.assert_array_equal(moved, augmented(images, draws))
+    # A whole-pixel shift with no rotation moves the block exactly: draws of 0.5 at max_shift 2 are
+    # one pixel right and one down.
+    shifted = augmented(images[:1], np.array([[0.0, 0.5, 0.5]], np.float32))
+    np.testing.assert_array_equal(shifted[0], np.roll(images[0], (1, 1), axis=(0, 1)))
+    np.testing.assert_array_equal(augmented(images, np.zeros_like(draws)), images)  # zeros: unchanged
+    np.testing.assert_array_equal(augmented(images, draws, 0.0, 0.0), images)
+    layer = Augment(2.0, 10.0)
+    at_inference = layer({"pixels": images[..., np.newaxis], "draws": draws}, training=False)
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(at_inference)[..., 0], images)
 
 
 def test_targets_are_one_hot_for_label_smoothing() -> None:
     images, labels = make_digits(10, seed=6)
-    _, targets = next(iter(training_batches(images, labels, config(batch_size=10), 0)))
+    _, targets = model_batch(images, labels)
     assert targets.shape == (10, 10)
-    np.testing.assert_array_equal(targets.numpy().sum(axis=1), np.ones(10))
-    assert sorted(np.argmax(targets.numpy(), axis=1)) == sorted(labels)
+    np.testing.assert_array_equal(targets.sum(axis=1), np.ones(10))
+    np.testing.assert_array_equal(np.argmax(targets, axis=1), labels)
 
 
+@tensorflow_only
 @pytest.mark.parametrize(
     ("text", "message"),
     [
@@ -87,6 +119,8 @@ def test_targets_are_one_hot_for_label_smoothing() -> None:
     ],
 )
 def test_tf_config_is_checked_in_one_line(text: str | None, message: str) -> None:
+    from lenet5.distribute import check_tf_config
+
     with pytest.raises(PipelineError) as caught:
         check_tf_config(text)
     (problem,) = caught.value.problems
@@ -115,17 +149,17 @@ def test_warmup_cosine_schedule_rises_then_falls_to_zero() -> None:
 def test_every_optimizer_trains_with_its_settings(name: str, keras_class: str, expected: dict[str, Any]) -> None:
     train, validation = make_digits(64, seed=5), make_digits(16, seed=6)
     settings = config(optimizer=name, epochs=1, weight_decay=0.0001, adam_betas=(0.8, 0.95), label_smoothing=0.2)
-    model = build_lenet5()
-    (row,) = fit(model, settings, train, validation)
+    trained = EpochsRun()  # sees the model Keras trains, with its optimizer and loss
+    (row,) = fit(build_lenet5(), settings, train, validation, callbacks=[trained])
     assert set(row) == {"loss", "accuracy", "val_loss", "val_accuracy", "learning_rate"}
     assert np.isfinite(row["loss"]) and 0.0 <= row["accuracy"] <= 1.0
     # What was asked for reached Keras: the optimizer, its decay rates or momentum, the weight
     # decay, and the label smoothing of the loss.
-    optimizer = model.optimizer.get_config()
-    assert type(model.optimizer).__name__ == keras_class
+    optimizer = trained.model.optimizer.get_config()
+    assert type(trained.model.optimizer).__name__ == keras_class
     assert {key: optimizer[key] for key in expected} == pytest.approx(expected)
     assert optimizer["weight_decay"] == pytest.approx(0.0001)
-    assert model.loss.get_config()["label_smoothing"] == pytest.approx(0.2)
+    assert trained.model.loss.get_config()["label_smoothing"] == pytest.approx(0.2)
 
 
 def test_score_matches_hand_computation() -> None:
@@ -136,23 +170,12 @@ def test_score_matches_hand_computation() -> None:
     assert accuracy == pytest.approx(2 / 3)
 
 
-class EpochsRun(tf.keras.callbacks.Callback):
-    """Counts the epochs `fit` actually trains (replayed ones are not begun)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.begun: list[int] = []
-
-    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
-        self.begun.append(epoch)
-
-
 def train_once(
     settings: TrainConfig, checkpoint: Path | None = None, init_seed: int | None = None, callbacks: list | None = None
 ) -> tuple[list[np.ndarray], list[dict]]:
     """Train on small digits; `init_seed` draws other initial weights than `settings.seed` would."""
     train, validation = make_digits(200, seed=3), make_digits(40, seed=8)
-    configure_tensorflow(settings.seed if init_seed is None else init_seed, settings.threads)
+    configure_backend(settings.seed if init_seed is None else init_seed, settings.threads)
     model = build_lenet5()
     history = fit(model, settings, train, validation, checkpoint=checkpoint, callbacks=callbacks or [])
     return model.get_weights(), history
@@ -170,12 +193,12 @@ def test_resume_from_a_checkpoint_equals_a_straight_run(tmp_path: Path) -> None:
     straight, straight_history = train_once(settings)
     stopped = tmp_path / "train.npz"
 
-    class StopAfterFirstEpoch(tf.keras.callbacks.Callback):  # runs after the checkpoint is saved
+    class StopAfterFirstEpoch(keras.callbacks.Callback):  # runs after the checkpoint is saved
         def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
             raise KeyboardInterrupt
 
     train, validation = make_digits(200, seed=3), make_digits(40, seed=8)
-    configure_tensorflow(settings.seed, settings.threads)
+    configure_backend(settings.seed, settings.threads)
     with pytest.raises(KeyboardInterrupt):
         fit(build_lenet5(), settings, train, validation, checkpoint=stopped, callbacks=[StopAfterFirstEpoch()])
     # Other initial weights and a count of the epochs trained: a resume that silently started over
@@ -204,30 +227,36 @@ def test_a_checkpoint_of_other_params_is_not_used(tmp_path: Path, capsys: pytest
         np.testing.assert_array_equal(a, b)
 
 
-def test_mirrored_strategy_on_one_device_trains_exactly_as_without() -> None:
-    """`train.distribute: mirrored` with one device (the CPU, or one GPU): the same weights as `none`."""
-    gpus = tf.config.list_physical_devices("GPU")
-    if len(gpus) > 1:
+def test_mirrored_on_one_device_trains_exactly_as_without() -> None:
+    """`train.distribute: mirrored` with one device (the CPU, or one GPU): the same weights as `none`,
+    on TensorFlow's MirroredStrategy and on Keras's DataParallel (JAX)."""
+    if len(device_names()) > 1:
         pytest.skip("several GPUs make several replicas, whose summed gradients round otherwise")
     settings = config(epochs=1)
     plain, plain_history = train_once(settings)
-    strategy = make_strategy("mirrored")
-    assert isinstance(strategy, tf.distribute.MirroredStrategy)
-    described = describe_devices(strategy)
-    assert described.startswith("1 GPU (" if gpus else "the CPU") and described.endswith(", 1 replica(s)")
-    with strategy.scope():
-        mirrored, mirrored_history = train_once(dataclasses.replace(settings, distribute="mirrored"))
+    placement = place("mirrored")
+    try:
+        described = placement.description
+        assert described.startswith("1 GPU (" if device_names() else "the CPU") and described.endswith(", 1 replica(s)")
+        with placement.scope():
+            mirrored, mirrored_history = train_once(dataclasses.replace(settings, distribute="mirrored"))
+    finally:
+        keras.distribution.set_distribution(None)  # JAX's is process-wide
     assert mirrored_history == plain_history
     for a, b in zip(plain, mirrored, strict=True):
         np.testing.assert_array_equal(a, b)
 
 
+def test_keras_runs_on_the_backend_asked_for() -> None:
+    """The suite runs here on KERAS_BACKEND's backend, TensorFlow by default (test_backends.py runs it on JAX)."""
+    assert keras.backend.backend() == os.environ.get("KERAS_BACKEND", "tensorflow")
+
+
 def test_an_interrupt_stops_after_the_running_epoch_is_checkpointed(tmp_path: Path) -> None:
     """SIGINT mid-training: the epoch finishes, is saved, then KeyboardInterrupt; resuming completes it."""
-    import os
     import signal
 
-    class InterruptDuringFirstEpoch(tf.keras.callbacks.Callback):
+    class InterruptDuringFirstEpoch(keras.callbacks.Callback):
         def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
             if epoch == 0:
                 os.kill(os.getpid(), signal.SIGINT)  # handled by fit's own handler: no exception yet
@@ -235,7 +264,7 @@ def test_an_interrupt_stops_after_the_running_epoch_is_checkpointed(tmp_path: Pa
     settings = config(epochs=3)
     checkpoint = tmp_path / "train.npz"
     train, validation = make_digits(200, seed=3), make_digits(40, seed=8)
-    configure_tensorflow(settings.seed, settings.threads)
+    configure_backend(settings.seed, settings.threads)
     before = signal.getsignal(signal.SIGINT)  # Python's own, or SIG_IGN under `nohup ... &`
     with pytest.raises(KeyboardInterrupt):
         fit(build_lenet5(), settings, train, validation, checkpoint=checkpoint, callbacks=[InterruptDuringFirstEpoch()])

@@ -1,0 +1,78 @@
+"""Which Keras backend trains: `train.backend`, set before Keras is imported, and its set-up.
+
+Keras 3 reads its backend once, from KERAS_BACKEND, when it is first imported. The train stage
+calls `select_backend` before importing anything that imports Keras; every other stage reads a
+.keras file, which loads on any backend, so they keep Keras's default (TensorFlow).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+
+from lenet5.errors import PipelineError
+
+# The module each backend imports, and how to install it where it is missing.
+BACKEND_MODULES = {"tensorflow": "tensorflow", "jax": "jax"}
+INSTALL = {
+    "tensorflow": "`make setup` (or `pip install '.[cpu]'`, `'.[gpu]'` for NVIDIA GPUs)",
+    "jax": "`make setup` (or `pip install '.[jax]'`; docs/speed.md has the CUDA build)",
+}
+
+
+def require_backend(name: str, where: str = "train.backend") -> None:
+    """A one-line error naming the install command if backend `name` is not installed here.
+
+    `find_spec` locates the package without importing it: the check costs milliseconds.
+    """
+    if importlib.util.find_spec(BACKEND_MODULES[name]) is None:
+        raise PipelineError(f"{where}: {name} is not installed in this environment; install it with {INSTALL[name]}")
+
+
+def select_backend(name: str) -> None:
+    """Make Keras use backend `name`. Before Keras is imported: afterwards its backend is fixed."""
+    require_backend(name)
+    keras = sys.modules.get("keras")
+    if keras is not None and keras.backend.backend() != name:
+        raise RuntimeError(f"Keras was imported with the {keras.backend.backend()} backend before {name} was chosen")
+    os.environ["KERAS_BACKEND"] = name
+
+
+def configure_backend(seed: int, threads: int) -> None:
+    """Seed Python, NumPy and the backend; on TensorFlow, deterministic ops and `threads` (0: all cores).
+
+    JAX on a CPU is deterministic as it is, and takes every core (XLA's own thread pool).
+    """
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    if keras.backend.backend() != "tensorflow":
+        return
+    import tensorflow as tf
+
+    tf.config.experimental.enable_op_determinism()
+    # The training graph is one sequential loop: running independent ops side by side only makes
+    # them compete for the same cores (measured about 10% slower on 2 cores).
+    try:
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+        if threads:
+            tf.config.threading.set_intra_op_parallelism_threads(threads)
+    except RuntimeError:
+        # TensorFlow already ran in this process (a test session): its threads are fixed at first
+        # use. Each stage calls this before running anything, so there it always applies.
+        pass
+
+
+def device_names() -> list[str]:
+    """The accelerators the backend trains on (an empty list: the CPU), by model name."""
+    import keras
+
+    if keras.backend.backend() == "jax":
+        import jax
+
+        return [getattr(device, "device_kind", str(device)) for device in jax.devices() if device.platform != "cpu"]
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    return [tf.config.experimental.get_device_details(gpu).get("device_name", gpu.name) for gpu in gpus]
