@@ -22,7 +22,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
-import importlib.metadata
+import importlib
 import json
 import os
 import platform
@@ -176,7 +176,7 @@ def run_case(case: str, max_epochs: int, seed: int, backend: str) -> dict[str, A
         "peak_device_mb": device_peak_mb(),
         "device": f"{len(devices)} GPU ({devices[0]})" if devices else "CPU",
         "keras": keras.__version__,
-        "backend": f"{backend} {importlib.metadata.version(backend)}",
+        "backend": f"{backend} {importlib.import_module(BACKEND_MODULES[backend]).__version__}",
     }
 
 
@@ -268,7 +268,11 @@ def main() -> None:
     parser.add_argument("--backend", choices=list(BACKEND_MODULES), default="tensorflow", help="the Keras backend")
     parser.add_argument("--cases", default=",".join(CASES), help=f"comma-separated, of {', '.join(CASES)}")
     parser.add_argument("--runs", type=Path, help="also write every run's figures to this JSON file")
+    parser.add_argument("--table", type=Path, nargs="+", help="train nothing: the table of these --runs files")
     args = parser.parse_args()
+    if args.table:
+        print_tables(args.table)
+        return
     if not (DATA / "train_images.npy").is_file():
         raise PipelineError(f"{DATA}: missing; run `dvc repro prepare` first")
     if not 1 <= args.seeds <= len(REPORTING_SEEDS):
@@ -306,6 +310,24 @@ def main() -> None:
     # The train stage needs DVCLive, which an offline accelerator may lack: measured on TensorFlow's full runs.
     if args.backend == "tensorflow" and cases == list(CASES):
         print_stage_and_ratios(results, seeds, run_train_stage())
+
+
+def print_tables(files: list[Path]) -> None:
+    """The table of runs saved with --runs: one row per case and backend, in the order found."""
+    for path in files:
+        try:
+            saved = json.loads(path.read_text())
+            runs, machine = saved["runs"], saved["machine"]
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            raise PipelineError(f"{path}: not a file of --runs ({error})") from None
+        groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        for run in runs:
+            groups.setdefault((run["case"], run["backend"]), []).append(run)
+        print(f"{path}: {machine}")
+        for (case, backend), group in groups.items():
+            seeds = tuple(run["seed"] for run in group)
+            print(f"{group[0]['device']}, {backend}, Keras {group[0]['keras']}, seeds {seeds_text(seeds)}")
+            print(table({case: summarize(group)}))
 
 
 def seeds_text(seeds: tuple[int, ...]) -> str:

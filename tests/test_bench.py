@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
+import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -26,6 +29,19 @@ def test_the_benchmark_times_the_train_stage_without_touching_the_project(
     assert 0.5 < stage["startup_seconds"] < 120  # at least importing TensorFlow; at most a stuck machine
     assert 300 < stage["peak_rss_mb"] < 4000  # the stage's own process, TensorFlow included
     assert project.run(*status).stdout == before  # its outputs went to a temporary folder
+
+
+HIDE_MODULES = """import sys
+
+
+class Hide:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in {names!r}:
+            raise ModuleNotFoundError(f"No module named {{name!r}}", name=name)
+
+
+sys.meta_path.insert(0, Hide())
+"""
 
 
 def run(seed: int, accuracies: list[float], seconds: list[float]) -> dict:
@@ -58,3 +74,67 @@ def test_seconds_to_99_follow_the_mean_curve_over_seeds() -> None:
     assert found["peak_rss_mb"] == 503.0
     assert summarize(runs[1:2])["seconds_to_99"] == 8.0
     assert summarize([run(1, [0.98, 0.989], [1.0, 1.0])])["seconds_to_99"] is None
+
+
+def test_the_benchmark_runs_on_jax_without_tensorflow_or_dvc(
+    tmp_path_factory: pytest.TempPathFactory, mirror: Mirror
+) -> None:
+    """As on the offline GPU machine (bench/offline.sh): JAX, and neither TensorFlow nor DVC importable."""
+    project = new_project(tmp_path_factory, mirror)
+    project.dvc("repro", "prepare")
+    shutil.copytree(ROOT / "bench", project.path / "bench", ignore=shutil.ignore_patterns("__pycache__"))
+    hidden = project.path.parent / "hidden"
+    hidden.mkdir()
+    # Not installed: every import of them fails, as it does where they are missing.
+    (hidden / "sitecustomize.py").write_text(
+        HIDE_MODULES.format(names=("tensorflow", "dvc", "dvclive", "ai_edge_litert"))
+    )
+    project.env["PYTHONPATH"] = str(hidden)
+    command = (
+        "-m",
+        "bench.train_speed",
+        "--backend",
+        "jax",
+        "--seeds",
+        "2",
+        "--cases",
+        "default",
+        "--runs",
+        "runs.json",
+    )
+    result = project.run(sys.executable, *command)
+    assert re.search(r"^CPU: .+, jax [\d.]+, Keras [\d.]+, seeds 101, 102$", result.stdout, re.M), result.stdout
+    (row,) = [line for line in result.stdout.splitlines() if line.startswith("| (e) this project's training")]
+    assert "(n=2)" in row and row.endswith("| - |")  # no GPU memory on a CPU
+    runs = json.loads((project.path / "runs.json").read_text())["runs"]
+    assert [(run["case"], run["seed"], run["backend"].split()[0]) for run in runs] == [
+        ("default", 101, "jax"),
+        ("default", 102, "jax"),
+    ]
+    assert runs[0]["epoch_accuracies"] != runs[1]["epoch_accuracies"]  # two seeds, two draws
+
+
+def test_saved_runs_print_their_table_without_training(tmp_path: Path) -> None:
+    """`--table` reads what `--runs` wrote: one table per case and backend, nothing trained."""
+    runs = [
+        {**run(seed, [0.985, 0.991], [3.0, 2.0]), "case": "default", "backend": backend, "device": "CPU", "keras": "3"}
+        for backend in ("tensorflow 2.21.0", "jax 0.10.2")
+        for seed in (101, 102)
+    ]
+    saved = tmp_path / "runs.json"
+    saved.write_text(json.dumps({"machine": "AMD EPYC, 2 cores", "runs": runs}))
+    shown = subprocess.run(
+        [sys.executable, "-m", "bench.train_speed", "--table", str(saved)], cwd=ROOT, capture_output=True, text=True
+    )
+    assert shown.returncode == 0, shown.stderr
+    lines = shown.stdout.splitlines()
+    assert lines[0] == f"{saved}: AMD EPYC, 2 cores"
+    assert lines[1] == "CPU, tensorflow 2.21.0, Keras 3, seeds 101, 102"
+    assert "CPU, jax 0.10.2, Keras 3, seeds 101, 102" in lines
+    rows = [line for line in lines if line.startswith("| (e)")]
+    assert len(rows) == 2 and all("| 99.10 ± 0.00 (n=2) |" in row for row in rows), rows
+    saved.write_text("{")
+    broken = subprocess.run(
+        [sys.executable, "-m", "bench.train_speed", "--table", str(saved)], cwd=ROOT, capture_output=True, text=True
+    )
+    assert broken.returncode == 2 and broken.stderr.startswith(f"bench: error: {saved}: not a file of --runs (")
