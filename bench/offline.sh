@@ -20,12 +20,12 @@ case "$step" in
   bundle)
     mirror=${MNIST_MIRROR:?set MNIST_MIRROR to a folder holding MNIST\'s four .gz files}
     mkdir -p "$folder/wheels" "$folder/mnist"
-    # Keras's own needs that a JAX image may lack (optree, namex) and ruamel.yaml (params.yaml as
-    # DVC reads it); the versions of uv.lock.
+    # Keras's own needs that a JAX image may lack (optree and its typing_extensions, namex) and
+    # ruamel.yaml (params.yaml as DVC reads it); the versions of uv.lock.
     python3 -m pip download --quiet --no-deps --only-binary=:all: --dest "$folder/wheels" \
       --python-version "${PYTHON_VERSION:-3.12}" --implementation cp --platform manylinux_2_28_x86_64 \
       --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
-      keras==3.15.1 optree==0.20.0 namex==0.1.0 ruamel.yaml==0.19.1
+      keras==3.15.1 optree==0.20.0 namex==0.1.0 typing_extensions==4.16.0 ruamel.yaml==0.19.1
     cp "$mirror"/*-ubyte.gz "$folder/mnist/"
     du -sh "$folder"
     ;;

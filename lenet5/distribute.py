@@ -50,6 +50,8 @@ def make_strategy(kind: str, worker_timeout: float = 120.0) -> tf.distribute.Str
         options = tf.distribute.experimental.CommunicationOptions(timeout_seconds=worker_timeout)
         # TensorFlow waits for every worker without end, deaf to SIGTERM meanwhile.
         waiting = f"multi_worker: not every worker in TF_CONFIG joined within {worker_timeout:g} s; start them all"
+        workers = len(json.loads(os.environ["TF_CONFIG"])["cluster"]["worker"])
+        print(f"train: waiting up to {worker_timeout:g} s for the {workers} workers in TF_CONFIG to join", flush=True)
         with kill_unless_done_within(worker_timeout, waiting):
             return tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
     return tf.distribute.get_strategy()

@@ -63,8 +63,10 @@ def cluster(tmp_path_factory: pytest.TempPathFactory, mirror: Mirror) -> tuple[P
     chief = new_project(tmp_path_factory, mirror)
     # SGD, not Adam: Adam divides the gradient's scale away, so gradients off by the worker count
     # would train the same. With SGD they do not (tried: a local mean per worker, so twice the
-    # gradient, ended at accuracy 0.09; 1.5 times it at 0.28; the right one at 0.92).
-    chief.set_params("train", distribute="multi_worker", epochs=2, batch_size=32, optimizer="sgd", learning_rate=0.1)
+    # gradient, ended at accuracy 0.09; 1.5 times it at 0.28; the right one at 0.92). Rate 0.03, not
+    # the 0.1 of those trials: at 0.1 whether two epochs learn at all depends on the seed's draws
+    # (the same test with this round's NumPy draws: 0.25).
+    chief.set_params("train", distribute="multi_worker", epochs=2, batch_size=32, optimizer="sgd", learning_rate=0.03)
     chief.dvc("repro", "prepare")
     chief.commit("multi_worker")
     folder = tmp_path_factory.mktemp("worker") / "clone"
@@ -175,14 +177,19 @@ def test_multi_worker_without_tf_config_is_refused_in_one_line(cluster: tuple[Pr
 def test_a_worker_that_never_joins_fails_the_chief_within_the_timeout(cluster: tuple[Project, Project]) -> None:
     chief, _ = cluster
     ports = [free_port(), free_port()]  # nothing listens on the second one
-    started = time.monotonic()
     lonely = start(chief, train_command(chief, WORKER_TIMEOUT), tf_config(ports, 0))
     try:
-        output, _ = lonely.communicate(timeout=HANG_GUARD)
+        # The promise counts from when the stage starts waiting (it says so), not from its launch:
+        # importing TensorFlow takes 3 to 10 s depending on the machine and its load.
+        first = lonely.stdout.readline() if lonely.stdout else ""
+        waiting = time.monotonic()
+        rest, _ = lonely.communicate(timeout=HANG_GUARD)
+        output = first + rest
     finally:
         lonely.kill()
-    print(f"the lonely chief stopped {time.monotonic() - started:.1f} s after it started")
-    assert time.monotonic() - started < WORKER_TIMEOUT + STOP_MARGIN
+    print(f"the lonely chief stopped {time.monotonic() - waiting:.1f} s after it began waiting")
+    assert first == f"train: waiting up to {WORKER_TIMEOUT} s for the 2 workers in TF_CONFIG to join\n", output
+    assert time.monotonic() - waiting < WORKER_TIMEOUT + STOP_MARGIN
     assert lonely.returncode == -9, output  # killed by the stage's own watchdog, after saying why
     assert f"train: error: multi_worker: not every worker in TF_CONFIG joined within {WORKER_TIMEOUT} s" in output
     assert not (chief.path / "data/checkpoints").exists()

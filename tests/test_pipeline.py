@@ -100,7 +100,9 @@ def test_changing_epochs_reruns_only_training_and_after(own_trained_project: Pro
     result = trained_project.dvc("repro")
     assert stages_run(result.stdout) == {"check_params", "train", "evaluate", "plot", "export"}
     # Where it trains, whatever the machine: the CPU, or its GPUs by name.
-    assert re.search(r"^train: training on (the CPU|\d+ GPU \(.+\)), 1 replica\(s\)$", result.stdout, re.M)
+    assert re.search(
+        r"^train: training with tensorflow on (the CPU|\d+ GPU \(.+\)), 1 replica\(s\)$", result.stdout, re.M
+    )
     assert "Stage 'fetch' didn't change, skipping" in result.stdout
     assert "Stage 'prepare' didn't change, skipping" in result.stdout
     assert json.loads((trained_project.path / "metrics/train/metrics.json").read_text())["step"] == 1
