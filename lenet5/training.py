@@ -155,6 +155,9 @@ def fit(
         metrics=["accuracy"],
         steps_per_execution=steps,
     )
+    # The model itself shares that optimizer, so its .keras file carries the optimizer and its
+    # state, as a model that Keras trained directly would (`keras.models.load_model` then `fit` goes on).
+    model.compile(optimizer=trainer.optimizer, loss=trainer.loss, metrics=["accuracy"])
     run_id = fingerprint(config, *train, *validation)
     history = resume(checkpoint, trainer, run_id) if checkpoint is not None else []
     for epoch, row in enumerate(history):

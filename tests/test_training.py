@@ -16,7 +16,7 @@ from lenet5.backend import configure_backend, device_names
 from lenet5.config import TrainConfig, load_params
 from lenet5.errors import PipelineError
 from lenet5.inputs import Batch, epoch_inputs, model_batch
-from lenet5.model import build_lenet5
+from lenet5.model import build_lenet5, load_model, save_model
 from lenet5.placement import place
 from lenet5.scoring import score
 from lenet5.training import fit, make_optimizer
@@ -273,3 +273,18 @@ def test_an_interrupt_stops_after_the_running_epoch_is_checkpointed(tmp_path: Pa
     epochs = EpochsRun()
     _, history = train_once(settings, checkpoint, callbacks=[epochs])
     assert len(history) == 3 and epochs.begun == [1, 2]  # the interrupted epoch was saved, not redone
+
+
+def test_the_saved_model_carries_its_optimizer_and_state(tmp_path: Path) -> None:
+    """As a model Keras trained directly: `load_model` gives it back compiled, its Adam at the step reached."""
+    settings = config(epochs=1)
+    train, validation = make_digits(200, seed=3), make_digits(40, seed=8)
+    configure_backend(settings.seed, settings.threads)
+    model = build_lenet5()
+    fit(model, settings, train, validation)
+    save_model(model, tmp_path / "lenet5.keras")
+    loaded = load_model(tmp_path / "lenet5.keras")
+    assert type(loaded.optimizer).__name__ == "Adam"
+    assert int(keras.ops.convert_to_numpy(loaded.optimizer.iterations)) == 7  # 200 digits in batches of 32
+    for saved, original in zip(loaded.optimizer.variables, model.optimizer.variables, strict=True):
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(saved), keras.ops.convert_to_numpy(original))
