@@ -3,8 +3,8 @@
 It runs inside the compiled training step, on the device that trains (a GPU's gather is far
 cheaper than a host's), and is written with `keras.ops` only, so TensorFlow and JAX run the same
 code. Its randomness is not its own: each image's row of `draws` (uniform in [-1, 1], drawn per
-(seed, epoch, step) by lenet5/inputs.py) says how far to move it, so an epoch is the same on
-every run, resumed or not. Outside training, and for rows of zeros, the image passes unchanged.
+(seed, epoch) by lenet5/inputs.py) says how far to move it, so an epoch is the same on every run,
+resumed or not, on either backend. Outside training, and for rows of zeros, the image passes unchanged.
 To change the augmentation, change `Augment.call`.
 """
 

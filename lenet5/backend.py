@@ -17,7 +17,7 @@ from lenet5.errors import PipelineError
 BACKEND_MODULES = {"tensorflow": "tensorflow", "jax": "jax"}
 INSTALL = {
     "tensorflow": "`make setup` (or `pip install '.[cpu]'`, `'.[gpu]'` for NVIDIA GPUs)",
-    "jax": "`make setup` (or `pip install '.[jax]'`; docs/speed.md has the CUDA build)",
+    "jax": "`make setup` (or `pip install '.[jax]'`; docs/scaling.md has the CUDA build)",
 }
 
 

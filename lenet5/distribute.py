@@ -18,11 +18,11 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from lenet5.backend import device_names
 from lenet5.config import TrainConfig
 from lenet5.errors import PipelineError, kill_unless_done_within
 from lenet5.inputs import Batch, epoch_inputs
 from lenet5.model import PREDICT_BATCH
+from lenet5.placement import devices_line
 
 # How a collective operation fails when a peer has gone: its timeout, a refused connection, or
 # TensorFlow's health check cancelling the collectives once it sees a peer down.
@@ -81,13 +81,11 @@ def writes_outputs(strategy: tf.distribute.Strategy) -> bool:
 
 def describe_devices(strategy: tf.distribute.Strategy) -> str:
     """Where training runs, for the log: the GPUs TensorFlow sees, else the CPU, and the replicas."""
-    names = device_names()
-    where = f"{len(names)} GPU ({', '.join(sorted(set(names)))})" if names else "the CPU"
-    replicas = f"{strategy.num_replicas_in_sync} replica(s)"
+    where = devices_line(strategy.num_replicas_in_sync)
     if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
         task = strategy.cluster_resolver.task_type, strategy.cluster_resolver.task_id
-        return f"{where}, {replicas} in all; this is {task[0]} {task[1]}"
-    return f"{where}, {replicas}"
+        return f"{where} in all; this is {task[0]} {task[1]}"
+    return where
 
 
 def check_same_run_everywhere(strategy: tf.distribute.Strategy, run_id: str) -> None:

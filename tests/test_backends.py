@@ -77,7 +77,7 @@ def test_a_backend_that_is_not_installed_is_refused_before_any_output(own_traine
     errors = [line for line in result.stderr.splitlines() if line.startswith("check_params: error:")]
     assert errors == [
         "check_params: error: train.backend: jax is not installed in this environment; install it with "
-        "`make setup` (or `pip install '.[jax]'`; docs/speed.md has the CUDA build)"
+        "`make setup` (or `pip install '.[jax]'`; docs/scaling.md has the CUDA build)"
     ]
     assert "Running stage 'train'" not in result.stdout
     assert (project.path / "models/lenet5.keras").read_bytes() == model
