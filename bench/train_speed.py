@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 import yaml
 
-from lenet5.backend import BACKEND_MODULES, require_backend, select_backend
+from lenet5.backend import INSTALL, require_backend, select_backend
 from lenet5.config import load_params
 from lenet5.data import load_split
 from lenet5.errors import PipelineError, run_command
@@ -176,7 +176,7 @@ def run_case(case: str, max_epochs: int, seed: int, backend: str) -> dict[str, A
         "peak_device_mb": device_peak_mb(),
         "device": f"{len(devices)} GPU ({devices[0]})" if devices else "CPU",
         "keras": keras.__version__,
-        "backend": f"{backend} {importlib.import_module(BACKEND_MODULES[backend]).__version__}",
+        "backend": f"{backend} {importlib.import_module(backend).__version__}",
     }
 
 
@@ -265,7 +265,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, help="with --case: the seed of that run")
     parser.add_argument("--seeds", type=int, default=5, help=f"runs per case, at most {len(REPORTING_SEEDS)}")
     parser.add_argument("--max-epochs", type=int, default=30, help="epochs of the plain Keras cases")
-    parser.add_argument("--backend", choices=list(BACKEND_MODULES), default="tensorflow", help="the Keras backend")
+    parser.add_argument("--backend", choices=list(INSTALL), default="tensorflow", help="the Keras backend")
     parser.add_argument("--cases", default=",".join(CASES), help=f"comma-separated, of {', '.join(CASES)}")
     parser.add_argument("--runs", type=Path, help="also write every run's figures to this JSON file")
     parser.add_argument("--table", type=Path, nargs="+", help="train nothing: the table of these --runs files")

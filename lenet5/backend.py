@@ -13,8 +13,7 @@ import sys
 
 from lenet5.errors import PipelineError
 
-# The module each backend imports, and how to install it where it is missing.
-BACKEND_MODULES = {"tensorflow": "tensorflow", "jax": "jax"}
+# Each backend (named as Keras and its Python package name it) and how to install it where it is missing.
 INSTALL = {
     "tensorflow": "`make setup` (or `pip install '.[cpu]'`, `'.[gpu]'` for NVIDIA GPUs)",
     "jax": "`make setup` (or `pip install '.[jax]'`; docs/scaling.md has the CUDA build)",
@@ -26,7 +25,7 @@ def require_backend(name: str, where: str = "train.backend") -> None:
 
     `find_spec` locates the package without importing it: the check costs milliseconds.
     """
-    if importlib.util.find_spec(BACKEND_MODULES[name]) is None:
+    if importlib.util.find_spec(name) is None:
         raise PipelineError(f"{where}: {name} is not installed in this environment; install it with {INSTALL[name]}")
 
 
