@@ -98,8 +98,11 @@ class TrainConfig:
     lr_schedule: str = setting(choice("constant", "warmup_cosine"))  # warmup_cosine: linear up, cosine to 0
     warmup_epochs: float = setting(number(0, 1000))  # length of the warm-up, fractions allowed
     weight_decay: float = setting(number(0, 1, high_open=True))  # decoupled weight decay, 0 for none
+    ema_momentum: float = setting(number(0, 1, high_open=True))  # the saved model: an average of the weights; 0 off
     augment_max_shift: float = setting(number(0, 8))  # random shift of each training image, pixels
     augment_max_rotation: float = setting(number(0, 45))  # random rotation of each training image, degrees
+    elastic_strength: float = setting(number(0, 8))  # elastic distortion: control points move up to this, pixels; 0 off
+    elastic_smoothness: float = setting(number(2, 28))  # pixels between the field's control points: larger, smoother
     unaugmented_epochs: int = setting(integer(0, 1000))  # the last epochs see the images unchanged
     label_smoothing: float = setting(number(0, 1, high_open=True))  # weight moved from the true digit to all 10
     threads: int = setting(integer(0, 256))  # TensorFlow intra-op threads, 0 for all cores

@@ -14,30 +14,34 @@ from __future__ import annotations
 
 import numpy as np
 
-from lenet5.augment import DRAWS
+from lenet5.augment import draw_count
 from lenet5.config import TrainConfig
 from lenet5.scoring import CLASSES
 
 Batch = tuple[dict[str, np.ndarray], np.ndarray]  # ({"pixels", "draws"}, one-hot targets)
 
 
-def model_batch(images: np.ndarray, labels: np.ndarray, draws: np.ndarray | None = None) -> Batch:
+def model_batch(images: np.ndarray, labels: np.ndarray, draws: np.ndarray | int) -> Batch:
     """uint8 (N, 28, 28) images and digit labels -> the training model's inputs and one-hot targets.
-    Without draws, zeros: the images pass unchanged."""
-    draws = np.zeros((len(labels), DRAWS), np.float32) if draws is None else draws
+    `draws`: each image's draws, or how many each takes, for rows of zeros (the images pass unchanged)."""
+    draws = np.zeros((len(labels), draws), np.float32) if isinstance(draws, int) else draws
     return {"pixels": images[..., np.newaxis], "draws": draws}, np.eye(CLASSES, dtype=np.float32)[labels]
 
 
 def epoch_inputs(images: np.ndarray, labels: np.ndarray, config: TrainConfig, epoch: int) -> Batch:
     """Epoch `epoch` (0-based) of training: every image once, shuffled, with its augmentation draws.
 
-    Augmentation (when its shift or rotation is set) applies to all but the last
+    Augmentation (when its shift, rotation or elastic strength is set) applies to all but the last
     `unaugmented_epochs` epochs: those fine-tune on the digits as the test set has them.
     """
     generator = np.random.default_rng((config.seed, epoch))
     order = generator.permutation(len(labels))
-    augmenting = bool(config.augment_max_shift or config.augment_max_rotation)
-    draws = None
+    augmenting = bool(config.augment_max_shift or config.augment_max_rotation or config.elastic_strength)
+    draws: np.ndarray | int = draws_per_image(config)
     if augmenting and epoch < config.epochs - config.unaugmented_epochs:
-        draws = generator.uniform(-1.0, 1.0, (len(labels), DRAWS)).astype(np.float32)
+        draws = generator.uniform(-1.0, 1.0, (len(labels), draws)).astype(np.float32)
     return model_batch(images[order], labels[order], draws)
+
+
+def draws_per_image(config: TrainConfig) -> int:
+    return draw_count(config.elastic_strength, config.elastic_smoothness)

@@ -25,11 +25,11 @@ from typing import Any
 import keras
 import numpy as np
 
-from lenet5.augment import DRAWS, Augment
+from lenet5.augment import Augment
 from lenet5.callbacks import StopOnInterrupt
 from lenet5.config import TrainConfig
 from lenet5.files import atomic_path
-from lenet5.inputs import epoch_inputs, model_batch
+from lenet5.inputs import draws_per_image, epoch_inputs, model_batch
 from lenet5.model import INPUT_SHAPE, PREDICT_BATCH
 
 OPTIMIZERS = {
@@ -59,7 +59,24 @@ def make_optimizer(config: TrainConfig, steps: int) -> keras.optimizers.Optimize
         )
     adam = config.optimizer in ("adam", "adamw")
     betas = dict(zip(("beta_1", "beta_2"), config.adam_betas, strict=True)) if adam else {}
-    return OPTIMIZERS[config.optimizer](learning_rate=rate, weight_decay=config.weight_decay or None, **betas)
+    # With `ema_momentum`, the optimizer also keeps an exponential moving average of the weights,
+    # updated after every step inside the compiled step (Keras's own `use_ema`).
+    averaging = {"use_ema": True, "ema_momentum": config.ema_momentum} if config.ema_momentum else {}
+    return OPTIMIZERS[config.optimizer](
+        learning_rate=rate, weight_decay=config.weight_decay or None, **betas, **averaging
+    )
+
+
+class TrainOnFromOwnWeights(keras.callbacks.Callback):
+    """Keras's `fit` ends by copying the optimizer's averaged weights into the model: right at the end
+    of a run, wrong after each of this project's one-epoch `fit` calls. This puts the weights
+    training reached back, so the next epoch goes on from them; `fit` averages once, at the end."""
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self.reached = self.model.get_weights()
+
+    def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
+        self.model.set_weights(self.reached)
 
 
 def with_augmentation(model: keras.Model, config: TrainConfig) -> keras.Model:
@@ -67,9 +84,16 @@ def with_augmentation(model: keras.Model, config: TrainConfig) -> keras.Model:
     It shares `model`'s layers and weights, and adds none: training it trains `model`."""
     inputs = {
         "pixels": keras.Input(INPUT_SHAPE, dtype="uint8", name="pixels"),
-        "draws": keras.Input((DRAWS,), name="draws"),
+        "draws": keras.Input((draws_per_image(config),), name="draws"),
     }
-    moved = Augment(config.augment_max_shift, config.augment_max_rotation, name="augment")(inputs)
+    augment = Augment(
+        config.augment_max_shift,
+        config.augment_max_rotation,
+        config.elastic_strength,
+        config.elastic_smoothness,
+        name="augment",
+    )
+    moved = augment(inputs)
     return keras.Model(inputs, model(moved), name=f"{model.name}_training")
 
 
@@ -164,23 +188,43 @@ def fit(
         for callback in callbacks:
             callback.on_epoch_end(epoch, dict(row))
 
+    saving = [EpochCheckpoint(checkpoint, run_id, history)] if checkpoint is not None else []
+    averaging = [TrainOnFromOwnWeights()] if config.ema_momentum else []
+    if len(history) < config.epochs:
+        every_callback = [*saving, *averaging, *callbacks]
+        train_epochs(trainer, config, train, validation, every_callback, history, run_id, multi_worker_strategy)
+    if config.ema_momentum:
+        # The model that is saved: the moving average of the weights over the run.
+        trainer.optimizer.finalize_variable_values(trainer.trainable_weights)
+    return history
+
+
+def train_epochs(
+    trainer: keras.Model,
+    config: TrainConfig,
+    train: tuple[np.ndarray, np.ndarray],
+    validation: tuple[np.ndarray, np.ndarray],
+    callbacks: list[keras.callbacks.Callback],
+    history: list[dict[str, float]],
+    run_id: str,
+    multi_worker_strategy: Any,
+) -> None:
+    """The epochs from `len(history)` on, each appending its row to `history` before `callbacks` run."""
+
     def record(_: int, logs: dict[str, Any]) -> None:
         # Into the logs every later callback sees (it is one dict), so loggers show the schedule.
         logs["learning_rate"] = float(keras.ops.convert_to_numpy(trainer.optimizer.learning_rate))
         history.append({key: float(value) for key, value in logs.items()})
 
-    saving = [EpochCheckpoint(checkpoint, run_id, history)] if checkpoint is not None else []
-    if len(history) == config.epochs:
-        return history
-    validation_batch = model_batch(*validation)
+    validation_batch = model_batch(*validation, draws_per_image(config))
     with StopOnInterrupt() as stop_on_interrupt:
-        every_callback = [keras.callbacks.LambdaCallback(on_epoch_end=record), *saving, *callbacks, stop_on_interrupt]
+        every_callback = [keras.callbacks.LambdaCallback(on_epoch_end=record), *callbacks, stop_on_interrupt]
         if multi_worker_strategy is not None:
             from lenet5.distribute import check_same_run_everywhere, fit_across_workers
 
             check_same_run_everywhere(multi_worker_strategy, run_id)
             fit_across_workers(trainer, multi_worker_strategy, train, validation_batch, config, every_callback)
-            return history
+            return
         # One `fit` per epoch, on that epoch's arrays: Keras keeps the compiled step, and the
         # optimizer its step count (so the schedule runs on), from one call to the next.
         for epoch in range(len(history), config.epochs):
@@ -197,4 +241,3 @@ def fit(
                 shuffle=False,  # epoch_inputs shuffled it, seeded per epoch
                 verbose=0,
             )
-    return history

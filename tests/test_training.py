@@ -11,7 +11,7 @@ import keras
 import numpy as np
 import pytest
 
-from lenet5.augment import Augment
+from lenet5.augment import Augment, bspline_weights, control_points, draw_count
 from lenet5.backend import configure_backend, device_names
 from lenet5.config import TrainConfig, load_params
 from lenet5.errors import PipelineError
@@ -24,6 +24,7 @@ from tests.conftest import ROOT
 from tests.mnist_fixture import make_digits
 
 DEFAULTS = load_params(ROOT / "params.yaml").train
+ELASTIC_SMOOTHNESS = 7.0
 # TensorFlow's own parts (TF_CONFIG): the rest of this file runs on either backend.
 tensorflow_only = pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="TensorFlow's multi_worker only")
 
@@ -47,9 +48,11 @@ def pixels_of(batch: Batch) -> np.ndarray:
     return batch[0]["pixels"][..., 0]
 
 
-def augmented(images: np.ndarray, draws: np.ndarray, max_shift: float = 2.0, max_rotation: float = 10.0) -> np.ndarray:
+def augmented(
+    images: np.ndarray, draws: np.ndarray, max_shift: float = 2.0, max_rotation: float = 10.0, elastic: float = 0.0
+) -> np.ndarray:
     """What the training model's first layer makes of uint8 images and their draws."""
-    layer = Augment(max_shift, max_rotation)
+    layer = Augment(max_shift, max_rotation, elastic, ELASTIC_SMOOTHNESS)
     moved = layer({"pixels": images[..., np.newaxis], "draws": draws}, training=True)
     return keras.ops.convert_to_numpy(moved)[..., 0]
 
@@ -102,9 +105,65 @@ def test_augment_shifts_and_rotates_by_the_draws_and_only_when_training() -> Non
     np.testing.assert_array_equal(keras.ops.convert_to_numpy(at_inference)[..., 0], images)
 
 
+def test_the_affine_part_samples_as_keras_affine_transform_does() -> None:
+    # Keras's own bilinear transform (one fused kernel on TensorFlow) is the reference for the
+    # rotation and shift this layer computes itself, to add the elastic field to before sampling.
+    images, _ = make_digits(16, seed=9)
+    draws = np.random.default_rng(10).uniform(-1, 1, (16, 3)).astype(np.float32)
+    angle, shift_x, shift_y = draws[:, 0] * np.radians(10.0), draws[:, 1] * 2.0, draws[:, 2] * 2.0
+    cos, sin, centre, zero = np.cos(angle), np.sin(angle), 13.5, np.zeros(16)
+    transforms = np.stack(
+        [
+            *(cos, -sin, centre - cos * centre + sin * centre - shift_x),
+            *(sin, cos, centre - sin * centre - cos * centre - shift_y, zero, zero),
+        ],
+        axis=1,
+    ).astype(np.float32)
+    pixels = images[..., np.newaxis].astype(np.float32)
+    reference = keras.ops.image.affine_transform(pixels, transforms, interpolation="bilinear", fill_mode="constant")
+    np.testing.assert_allclose(augmented(images, draws), keras.ops.convert_to_numpy(reference)[..., 0], atol=2e-3)
+
+
+def test_elastic_distortion_moves_each_axis_by_its_own_smooth_field() -> None:
+    images = np.zeros((1, 28, 28), np.uint8)
+    images[0, 6:22, 13:15] = 255  # a vertical bar
+    count = draw_count(3.0, ELASTIC_SMOOTHNESS)
+    points = control_points(ELASTIC_SMOOTHNESS)
+    assert count == 3 + 2 * points * points and points == 7
+    rng = np.random.default_rng(11)
+    zeros = np.zeros((1, count), np.float32)
+    np.testing.assert_array_equal(augmented(images, zeros, elastic=3.0), images)  # zeros: unchanged
+    along_x = zeros.copy()
+    along_x[0, 3 : 3 + points * points] = rng.uniform(-1, 1, points * points)
+    bent = augmented(images, along_x, 0.0, 0.0, elastic=3.0)
+    # x draws only: the bar's rows move sideways, each by its own amount, and none up or down (rows
+    # outside the bar stay exactly black). Keras's elastic_transform, on TensorFlow, would move
+    # every pixel along the diagonal: the same draw for x and y.
+    ink_rows = bent[0].sum(axis=1) > 0
+    np.testing.assert_array_equal(ink_rows, images[0].sum(axis=1) > 0)
+    centres = (bent[0] * np.arange(28)).sum(axis=1)[ink_rows] / bent[0].sum(axis=1)[ink_rows]
+    assert np.ptp(centres) > 0.5  # a bent bar, not a shifted one
+    # Smooth: the field is a cubic B-spline of the control points, each row of its weights sums to 1.
+    weights = bspline_weights(ELASTIC_SMOOTHNESS)
+    np.testing.assert_allclose(weights.sum(axis=1), np.ones(28), atol=1e-6)
+    field = weights @ rng.uniform(-1, 1, (points, points)) @ weights.T * 3.0
+    assert np.abs(np.diff(field, axis=0)).max() < 1.0 and np.abs(np.diff(field, axis=1)).max() < 1.0
+    # Without elastic strength the extra draws are not taken.
+    assert draw_count(0.0, ELASTIC_SMOOTHNESS) == 3
+
+
+def test_epochs_draw_for_the_elastic_field_when_it_is_on() -> None:
+    images, labels = make_digits(20, seed=12)
+    settings = config(epochs=2, elastic_strength=2.0, elastic_smoothness=ELASTIC_SMOOTHNESS)
+    draws = epoch_inputs(images, labels, settings, 0)[0]["draws"]
+    assert draws.shape == (20, draw_count(2.0, ELASTIC_SMOOTHNESS)) and np.abs(draws[:, 3:]).max() > 0.9
+    only_elastic = config(epochs=2, augment_max_shift=0, augment_max_rotation=0, elastic_strength=2.0)
+    assert epoch_inputs(images, labels, only_elastic, 0)[0]["draws"].any()
+
+
 def test_targets_are_one_hot_for_label_smoothing() -> None:
     images, labels = make_digits(10, seed=6)
-    _, targets = model_batch(images, labels)
+    _, targets = model_batch(images, labels, 3)
     assert targets.shape == (10, 10)
     np.testing.assert_array_equal(targets.sum(axis=1), np.ones(10))
     np.testing.assert_array_equal(np.argmax(targets, axis=1), labels)
@@ -190,7 +249,8 @@ def test_same_seed_gives_identical_weights() -> None:
 
 
 def test_resume_from_a_checkpoint_equals_a_straight_run(tmp_path: Path) -> None:
-    settings = config(epochs=3, lr_schedule="warmup_cosine", warmup_epochs=1.0)
+    # With every part that keeps state or draws per epoch: schedule, elastic field, averaged weights.
+    settings = config(epochs=3, lr_schedule="warmup_cosine", warmup_epochs=1.0, elastic_strength=2.0, ema_momentum=0.9)
     straight, straight_history = train_once(settings)
     stopped = tmp_path / "train.npz"
 
@@ -210,6 +270,20 @@ def test_resume_from_a_checkpoint_equals_a_straight_run(tmp_path: Path) -> None:
     assert resumed_history == straight_history
     for a, b in zip(straight, resumed, strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+def test_averaged_weights_are_saved_and_training_goes_on_from_its_own(tmp_path: Path) -> None:
+    # The average never steers training: the weights training reaches are those of the same run
+    # without it (the checkpoint holds them), and only the model that is saved is the average.
+    plain, plain_history = train_once(config(epochs=3))
+    checkpoint = tmp_path / "train.npz"
+    averaged, averaged_history = train_once(config(epochs=3, ema_momentum=0.9), checkpoint)
+    assert [row["loss"] for row in averaged_history] == [row["loss"] for row in plain_history]
+    with np.load(checkpoint) as saved:
+        reached = [saved[f"model_{i}"] for i in range(len(plain))]
+    for a, b in zip(plain, reached, strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert all(not np.allclose(a, b) for a, b in zip(plain, averaged, strict=True))
 
 
 def test_a_checkpoint_of_other_params_is_not_used(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
