@@ -54,26 +54,26 @@ def bspline_weights(smoothness: float, size: int = SIZE) -> np.ndarray:
     return np.where(t < 1, near, np.where(t < 2, far, 0.0)).astype(np.float32)
 
 
-def bilinear_sample(images: Any, x: Any, y: Any) -> Any:
-    """images (N, H, W, 1) sampled at (x, y) (N, H, W), bilinearly, black outside: one gather.
+def bilinear_sample(pixels: Any, x: Any, y: Any) -> Any:
+    """uint8 pixels (N, H, W, 1) sampled at (x, y) (N, H, W), bilinearly, black outside -> float32.
     At whole-pixel coordinates every value is copied exactly."""
-    height, width = images.shape[1], images.shape[2]
-    # A border of zeros: every corner outside the image reads it.
-    padded = ops.reshape(ops.pad(images[..., 0], [[0, 0], [1, 1], [1, 1]]), (-1,))
+    height, width = pixels.shape[1], pixels.shape[2]
+    # Two black pixels around each image: a corner outside the image reads black, and its right
+    # and lower neighbours sit at fixed offsets in the flat array. Gathering uint8 moves a quarter
+    # of the bytes (measured: about 2x faster than float32, or than one gather of 2x2 blocks).
+    row = width + 4
+    flat = ops.reshape(ops.pad(pixels[..., 0], [[0, 0], [2, 2], [2, 2]]), (-1,))
     left, top = ops.floor(x), ops.floor(y)
-    fx, fy = x - left, y - top
+    position = ops.cast((ops.clip(top, -2, height) + 2) * row + ops.clip(left, -2, width) + 2, "int32")
+    position += ops.reshape(ops.arange(ops.shape(pixels)[0], dtype="int32") * ((height + 4) * row), (-1, 1, 1))
 
-    def flat_index(column: Any, row: Any) -> Any:
-        column, row = ops.clip(column, -1, width) + 1, ops.clip(row, -1, height) + 1
-        return ops.cast(row * (width + 2) + column, "int32")
-
-    first = ops.reshape(ops.arange(ops.shape(images)[0], dtype="int32") * ((height + 2) * (width + 2)), (-1, 1, 1))
-    corners = ops.stack(
-        [flat_index(left, top), flat_index(left + 1, top), flat_index(left, top + 1), flat_index(left + 1, top + 1)]
+    upper_left, upper_right, lower_left, lower_right = (
+        ops.cast(ops.take(flat, position + offset), "float32") for offset in (0, 1, row, row + 1)
     )
-    values = ops.take(padded, corners + first)
-    weights = ops.stack([(1 - fx) * (1 - fy), fx * (1 - fy), (1 - fx) * fy, fx * fy])
-    return ops.expand_dims(ops.sum(values * weights, axis=0), -1)
+    fx, fy = x - left, y - top
+    upper = upper_left + fx * (upper_right - upper_left)
+    lower = lower_left + fx * (lower_right - lower_left)
+    return ops.expand_dims(upper + fy * (lower - upper), -1)
 
 
 class Augment(keras.layers.Layer):
@@ -93,11 +93,11 @@ class Augment(keras.layers.Layer):
         self.spline = bspline_weights(elastic_smoothness) if elastic_strength else None
 
     def call(self, inputs: dict[str, Any], training: bool = False) -> Any:
-        images = ops.cast(inputs["pixels"], "float32")
+        pixels = inputs["pixels"]
         if not training or not (self.max_shift or self.max_rotation or self.elastic_strength):
-            return images
+            return ops.cast(pixels, "float32")
         draws = inputs["draws"]
-        size = images.shape[1]
+        size = pixels.shape[1]
         centre = (size - 1.0) / 2.0
         column = ops.reshape(ops.arange(size, dtype="float32") - centre, (1, 1, size))
         row = ops.reshape(ops.arange(size, dtype="float32") - centre, (1, size, 1))
@@ -114,7 +114,7 @@ class Augment(keras.layers.Layer):
             spline = ops.convert_to_tensor(self.spline)
             field = ops.matmul(ops.matmul(spline, control), ops.transpose(spline))  # (N, 2, H, W)
             x, y = x + field[:, 0], y + field[:, 1]
-        return bilinear_sample(images, x, y)
+        return bilinear_sample(pixels, x, y)
 
     def get_config(self) -> dict[str, Any]:
         return super().get_config() | {
