@@ -55,6 +55,7 @@ CASES = {
     "keras_best": "(c) plain Keras model.fit, batch 512, one graph call per epoch",
     "before": "(d) this project's training, settings before the speed work",
     "default": "(e) this project's training, params.yaml",
+    "no_elastic": "(f) params.yaml without elastic distortion",
 }
 # The strongest plain Keras found (README's speed section has the search: batch 128 to 2048,
 # steps_per_execution 1, 32 and a whole epoch): batch 512 with one graph call per epoch.
@@ -129,10 +130,12 @@ def run_case(case: str, max_epochs: int, seed: int, backend: str) -> dict[str, A
     config = dataclasses.replace(load_params().train, seed=seed, backend=backend)
     if case == "before":
         config = dataclasses.replace(config, **BEFORE)
+    if case == "no_elastic":  # against (e), what the elastic field costs per epoch
+        config = dataclasses.replace(config, elastic_strength=0.0)
     x, y = load_split(DATA, "train")
     validation, test = load_split(DATA, "val"), load_split(DATA, "test")
     configure_backend(config.seed, config.threads)
-    project = case in ("before", "default")
+    project = case in ("before", "default", "no_elastic")
     # One model per case, built as the train stage builds it: a second build would draw other weights.
     placement = place(config.distribute) if project else None
     with placement.scope() if placement else contextlib.nullcontext():

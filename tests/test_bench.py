@@ -138,3 +138,38 @@ def test_saved_runs_print_their_table_without_training(tmp_path: Path) -> None:
         [sys.executable, "-m", "bench.train_speed", "--table", str(saved)], cwd=ROOT, capture_output=True, text=True
     )
     assert broken.returncode == 2 and broken.stderr.startswith(f"bench: error: {saved}: not a file of --runs (")
+
+
+def test_candidates_choose_without_the_test_set_and_report_with_it(
+    tmp_path_factory: pytest.TempPathFactory, mirror: Mirror
+) -> None:
+    """The seed protocol in the runner: a choosing run reads no test digit; a reporting run scores
+    the test set plainly and with test-time augmentation; every run lands in the file the tables use."""
+    project = new_project(tmp_path_factory, mirror)
+    project.set_params("train", epochs=1, unaugmented_epochs=0)
+    project.dvc("repro", "prepare")
+    shutil.copytree(ROOT / "bench", project.path / "bench", ignore=shutil.ignore_patterns("__pycache__"))
+    prepared = project.path / "data" / "prepared"
+    hidden = {name: (prepared / name).read_bytes() for name in ("test_images.npy", "test_labels.npy")}
+    for name in hidden:
+        (prepared / name).unlink()  # choosing must not need them
+    candidates = (sys.executable, "-m", "bench.candidates", "--out", "runs.json", "--seeds")
+    project.run(*candidates, "1-2", "--name", "elastic", "-S", "train.elastic_strength=2")
+    for name, data in hidden.items():
+        (prepared / name).write_bytes(data)
+    project.run(*candidates, "101-101", "--name", "reported", "--split", "test")
+    saved = json.loads((project.path / "runs.json").read_text())
+    chosen, reported = saved["candidates"]
+    assert (chosen["name"], chosen["changes"], chosen["split"]) == ("elastic", ["train.elastic_strength=2"], "val")
+    assert [run["seed"] for run in chosen["runs"]] == [1, 2]
+    assert all("test_accuracy" not in run and 0.1 < run["val_accuracy"] <= 1 for run in chosen["runs"])
+    assert chosen["runs"][0]["val_accuracy"] != chosen["runs"][1]["val_accuracy"]  # two seeds, two draws
+    (run,) = reported["runs"]
+    assert run["seed"] == 101 and 0.1 < run["test_accuracy"] <= 1 and 0.1 < run["tta_test_accuracy"] <= 1
+    table = project.run(sys.executable, "-m", "bench.candidates", "--table", "runs.json").stdout.splitlines()
+    assert table[2].startswith("| elastic | train.elastic_strength=2 | 1-2 (n=2) | ")
+    assert re.search(r"\| - \| - \| - \| \d+ \|$", table[2])  # validation only: no test, interval or TTA
+    assert table[3].startswith("| reported | - | 101-101 (n=1) | ")
+    unknown = project.run(*candidates, "1-1", "--name", "x", "-S", "train.epoch=3", check=False)
+    assert unknown.returncode == 2
+    assert unknown.stderr.strip().splitlines()[-1].startswith("candidates: error: -S train.epoch=3: expected")
