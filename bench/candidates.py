@@ -9,15 +9,16 @@ tables in docs/speed.md come from committed data (`--table`).
 - `--split val` (choosing; the choosing seeds 1-5 by default): the validation accuracy after every
   epoch. The test set is not read.
 - `--split test` (reporting; the reporting seeds 101-110 by default): the same, and the final
-  model's test accuracy, plain and with test-time augmentation (lenet5/scoring.py), which is
+  model.s test accuracy, plain and with test-time augmentation (`shifted_views`), which is
   reported on its own line and never as the headline.
 
     python -m bench.candidates --name elastic -S train.elastic_strength=3 --out bench/results/x.json
     python -m bench.candidates --table bench/results/x.json [--against NAME]
 
-`--jobs 2` trains two seeds side by side, each on one thread (`train.threads=1`): on 2 cores that
-finishes a candidate sooner than one run on both cores at a time. Seconds are then shared-machine
-figures; speed is measured by bench/train_speed.py, one run at a time.
+Running a candidate again with other seeds (same name and changes) adds them to it.
+`--jobs 2` trains two seeds side by side, one thread each (`train.threads=1`); on 2 cores it
+was no faster than one run at a time on both (about 170 s for two 5-epoch runs either way), and its
+seconds are then shared-machine figures. Speed is measured by bench/train_speed.py.
 """
 
 from __future__ import annotations
@@ -196,12 +197,14 @@ def main() -> None:
     runs = run_seeds(args.changes, seeds, args.split, args.jobs)
     saved = json.loads(args.out.read_text()) if args.out.is_file() else {"candidates": []}
     saved["machine"] = describe_machine()
-    saved["candidates"].append(
-        {"name": args.name, "changes": args.changes, "split": args.split, "jobs": args.jobs, "runs": runs}
-    )
+    entry = {"name": args.name, "changes": args.changes, "split": args.split, "jobs": args.jobs, "runs": []}
+    same = [c for c in saved["candidates"] if {**c, "runs": []} == entry]  # more seeds of a candidate
+    if not same:
+        saved["candidates"].append(entry)
+    (same[0] if same else entry)["runs"] += runs
     write_json(args.out, saved)
     print(f"{args.name}: {len(runs)} runs in {time.time() - started:.0f} s", file=sys.stderr)
-    print(table(args.out, None).splitlines()[-1])
+    print(next(row for row in table(args.out, None).splitlines() if row.startswith(f"| {args.name} |")))
 
 
 if __name__ == "__main__":
