@@ -9,7 +9,7 @@ tables in docs/speed.md come from committed data (`--table`).
 - `--split val` (choosing; the choosing seeds 1-5 by default): the validation accuracy after every
   epoch. The test set is not read.
 - `--split test` (reporting; the reporting seeds 101-110 by default): the same, and the final
-  model.s test accuracy, plain and with test-time augmentation (`shifted_views`), which is
+  model's test accuracy, plain and with test-time augmentation (`shifted_views`), which is
   reported on its own line and never as the headline.
 
     python -m bench.candidates --name elastic -S train.elastic_strength=3 --out bench/results/x.json
