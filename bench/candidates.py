@@ -13,7 +13,7 @@ tables in docs/speed.md come from committed data (`--table`).
   reported on its own line and never as the headline.
 
     python -m bench.candidates --name elastic -S train.elastic_strength=3 --out bench/results/x.json
-    python -m bench.candidates --table bench/results/x.json [--against NAME]
+    python -m bench.candidates --table bench/results/x.json [--against NAME] [--curves]
 
 Running a candidate again with other seeds (same name and changes) adds them to it.
 `--jobs 2` trains two seeds side by side, one thread each (`train.threads=1`); on 2 cores it
@@ -147,8 +147,8 @@ def table(path: Path, against: str | None) -> str:
     candidates = json.loads(path.read_text())["candidates"]
     reference = next((c for c in candidates if c["name"] == against), None)
     lines = [
-        "| candidate | changes from params.yaml | seeds | validation % | test % | 95% interval vs reference "
-        "| test with TTA % | seconds |",
+        "| candidate | -S changes to params.yaml | seeds | validation % | test % | 95% interval vs reference "
+        "| test with TTA % | seconds per run |",
         "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |",
     ]
     for candidate in candidates:
@@ -160,12 +160,29 @@ def table(path: Path, against: str | None) -> str:
             delta = difference(test, final(reference["runs"], "test_accuracy"))
             versus = f"{delta.delta * 100:+.2f} ({delta.low * 100:+.2f} to {delta.high * 100:+.2f})"
         tta = final(runs, "tta_test_accuracy") if test else None
+        side_by_side = f" ({candidate['jobs']} side by side)" if candidate["jobs"] > 1 else ""
         lines.append(
             f"| {candidate['name']} | {' '.join(candidate['changes']) or '-'} "
             f"| {min(seeds)}-{max(seeds)} (n={len(runs)}) "
             f"| {percent(final(runs, 'val_accuracy'))} | {percent(test) if test else '-'} | {versus} "
-            f"| {percent(tta) if tta else '-'} | {final(runs, 'seconds').mean:.0f} |"
+            f"| {percent(tta) if tta else '-'} | {final(runs, 'seconds').mean:.0f}{side_by_side} |"
         )
+    return "\n".join(lines)
+
+
+def curves(path: Path) -> str:
+    """The mean validation accuracy after each epoch, one row per candidate."""
+    candidates = json.loads(path.read_text())["candidates"]
+    longest = max(len(run["epoch_val_accuracy"]) for c in candidates for run in c["runs"])
+    lines = [
+        "| candidate | " + " | ".join(str(e) for e in range(1, longest + 1)) + " |",
+        "| --- |" + " ---: |" * longest,
+    ]
+    for candidate in candidates:
+        epochs = [run["epoch_val_accuracy"] for run in candidate["runs"]]
+        means = [Spread.of([curve[e] for curve in epochs]).mean * 100 for e in range(min(map(len, epochs)))]
+        cells = [f"{mean:.2f}" for mean in means] + [""] * (longest - len(means))
+        lines.append(f"| {candidate['name']} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -179,11 +196,12 @@ def main() -> None:
     parser.add_argument("--out", type=Path, help="the JSON file of candidates the runs are added to")
     parser.add_argument("--table", type=Path, help="train nothing: the table of this file")
     parser.add_argument("--against", help="with --table: the candidate the test intervals are against")
+    parser.add_argument("--curves", action="store_true", help="with --table: mean validation % after each epoch")
     parser.add_argument("--one", type=Path, help=argparse.SUPPRESS)  # a params file: one run, here
     parser.add_argument("--seed", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.table:
-        print(table(args.table, args.against))
+        print(curves(args.table) if args.curves else table(args.table, args.against))
         return
     if args.one:
         print(json.dumps(train_one(args.one, args.seed, args.split)))
