@@ -13,7 +13,7 @@ tables in docs/speed.md come from committed data (`--table`).
   reported on its own line and never as the headline.
 
     python -m bench.candidates --name elastic -S train.elastic_strength=3 --out bench/results/x.json
-    python -m bench.candidates --table bench/results/x.json [--against NAME] [--curves]
+    python -m bench.candidates --table bench/results/x.json [--against NAME] [--benchmark RUNS] [--curves]
 
 Running a candidate again with other seeds (same name and changes) adds them to it.
 `--jobs 2` trains two seeds side by side, one thread each (`train.threads=1`); on 2 cores it
@@ -134,18 +134,36 @@ def parse_seeds(text: str) -> tuple[int, ...]:
     return tuple(range(int(low), int(high or low) + 1))
 
 
-def final(runs: list[dict[str, Any]], key: str) -> Spread:
-    return Spread.of([run[key] for run in runs])
+def final(runs: list[dict[str, Any]], key: str) -> Spread | None:
+    """`key` over the runs; None where the runs do not hold it (choosing runs have no test score)."""
+    return Spread.of([run[key] for run in runs]) if all(key in run for run in runs) else None
 
 
-def percent(spread: Spread) -> str:
-    return f"{spread.mean * 100:.2f} ± {spread.std * 100:.2f}"
+def percent(spread: Spread | None) -> str:
+    return f"{spread.mean * 100:.2f} ± {spread.std * 100:.2f}" if spread else "-"
 
 
-def table(path: Path, against: str | None) -> str:
-    """One row per candidate: n, validation (and test, where reported) as mean ± std in %, seconds."""
+def benchmark_case(path: Path, case: str = "default", backend: str = "tensorflow") -> dict[str, Any]:
+    """A case of a `bench.train_speed --runs` file as a candidate: each run's final test accuracy
+    (its seconds leave validation out, so they are not shown beside these)."""
+    runs = [
+        run
+        for run in json.loads(path.read_text())["runs"]
+        if (run["case"], run["backend"].split()[0]) == (case, backend)
+    ]
+    reported = [{"seed": run["seed"], "test_accuracy": run["epoch_accuracies"][-1]} for run in runs]
+    return {"name": f"{path.name}: {case}, {backend}", "changes": [], "jobs": 1, "runs": reported}
+
+
+def table(path: Path, against: str | None, benchmark: Path | None = None) -> str:
+    """One row per candidate: n, validation (and test, where reported) as mean ± std in %, seconds.
+    With `benchmark`, its TensorFlow default case comes first, as one more candidate."""
     candidates = json.loads(path.read_text())["candidates"]
+    if benchmark:
+        candidates.insert(0, benchmark_case(benchmark))
     reference = next((c for c in candidates if c["name"] == against), None)
+    if against and reference is None:
+        raise PipelineError(f"--against {against!r}: no such candidate in {path}")
     lines = [
         "| candidate | -S changes to params.yaml | seeds | validation % | test % | 95% interval vs reference "
         "| test with TTA % | seconds per run |",
@@ -154,18 +172,19 @@ def table(path: Path, against: str | None) -> str:
     for candidate in candidates:
         runs = candidate["runs"]
         seeds = [run["seed"] for run in runs]
-        test = final(runs, "test_accuracy") if "test_accuracy" in runs[0] else None
+        test = final(runs, "test_accuracy")
         versus = "-"
         if test and reference and reference is not candidate:
-            delta = difference(test, final(reference["runs"], "test_accuracy"))
+            delta = difference(test, final(reference["runs"], "test_accuracy"))  # type: ignore[arg-type]
             versus = f"{delta.delta * 100:+.2f} ({delta.low * 100:+.2f} to {delta.high * 100:+.2f})"
-        tta = final(runs, "tta_test_accuracy") if test else None
+        seconds = final(runs, "seconds")
         side_by_side = f" ({candidate['jobs']} side by side)" if candidate["jobs"] > 1 else ""
         lines.append(
             f"| {candidate['name']} | {' '.join(candidate['changes']) or '-'} "
             f"| {min(seeds)}-{max(seeds)} (n={len(runs)}) "
-            f"| {percent(final(runs, 'val_accuracy'))} | {percent(test) if test else '-'} | {versus} "
-            f"| {percent(tta) if tta else '-'} | {final(runs, 'seconds').mean:.0f}{side_by_side} |"
+            f"| {percent(final(runs, 'val_accuracy'))} | {percent(test)} | {versus} "
+            f"| {percent(final(runs, 'tta_test_accuracy'))} "
+            f"| {f'{seconds.mean:.0f}' if seconds else '-'}{side_by_side} |"
         )
     return "\n".join(lines)
 
@@ -197,11 +216,14 @@ def main() -> None:
     parser.add_argument("--table", type=Path, help="train nothing: the table of this file")
     parser.add_argument("--against", help="with --table: the candidate the test intervals are against")
     parser.add_argument("--curves", action="store_true", help="with --table: mean validation % after each epoch")
+    parser.add_argument(
+        "--benchmark", type=Path, help="with --table: a bench.train_speed --runs file's default case too"
+    )
     parser.add_argument("--one", type=Path, help=argparse.SUPPRESS)  # a params file: one run, here
     parser.add_argument("--seed", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.table:
-        print(curves(args.table) if args.curves else table(args.table, args.against))
+        print(curves(args.table) if args.curves else table(args.table, args.against, args.benchmark))
         return
     if args.one:
         print(json.dumps(train_one(args.one, args.seed, args.split)))

@@ -173,3 +173,32 @@ def test_candidates_choose_without_the_test_set_and_report_with_it(
     unknown = project.run(*candidates, "1-1", "--name", "x", "-S", "train.epoch=3", check=False)
     assert unknown.returncode == 2
     assert unknown.stderr.strip().splitlines()[-1].startswith("candidates: error: -S train.epoch=3: expected")
+
+
+def test_the_candidates_table_sets_reported_runs_against_a_reference(tmp_path: Path) -> None:
+    """Test accuracy with Welch's 95% interval against the reference, which may be a benchmark's case."""
+    from bench.candidates import table
+
+    def reported(seed: int, accuracy: float) -> dict:
+        return {"seed": seed, "val_accuracy": 0.99, "test_accuracy": accuracy, "tta_test_accuracy": 0.995, "seconds": 9}
+
+    new = {"name": "new", "changes": ["train.elastic_strength=3"], "jobs": 1, "runs": []}
+    new["runs"] = [reported(101, 0.9940), reported(102, 0.9946), reported(103, 0.9943)]
+    path = tmp_path / "reporting.json"
+    path.write_text(json.dumps({"machine": "m", "candidates": [new]}))
+    benchmark = tmp_path / "runs.json"
+    old = [
+        {**run(seed, [0.98, accuracy], [1.0, 1.0]), "case": "default", "backend": "tensorflow 2.21.0"}
+        for seed, accuracy in ((101, 0.9930), (102, 0.9936), (103, 0.9933))
+    ]
+    jax = {**run(101, [0.98, 0.5], [1.0, 1.0]), "case": "default", "backend": "jax 0.10.2"}  # not taken
+    benchmark.write_text(json.dumps({"machine": "m", "runs": [*old, jax]}))
+    rows = table(path, "runs.json: default, tensorflow", benchmark).splitlines()
+    assert rows[2] == "| runs.json: default, tensorflow | - | 101-103 (n=3) | - | 99.33 ± 0.03 | - | - | - |"
+    # +0.10 points; both spreads 0.03, n=3 each: Welch's t(4 dof) 2.776 x 0.0245 = 0.068 either side.
+    assert rows[3] == (
+        "| new | train.elastic_strength=3 | 101-103 (n=3) | 99.00 ± 0.00 | 99.43 ± 0.03 | +0.10 (+0.03 to +0.17) "
+        "| 99.50 ± 0.00 | 9 |"
+    )
+    with pytest.raises(Exception, match="--against 'old': no such candidate"):
+        table(path, "old")
