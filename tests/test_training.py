@@ -70,7 +70,8 @@ def test_each_epoch_is_a_seeded_permutation_with_its_own_draws() -> None:
     assert not np.array_equal(pixels_of(third), pixels_of(fourth))
     assert not np.array_equal(third[0]["draws"], fourth[0]["draws"])
     draws = third[0]["draws"]
-    assert draws.shape == (100, 3) and -1.0 <= draws.min() < -0.9 and 0.9 < draws.max() < 1.0
+    width = draw_count(settings.elastic_strength, settings.elastic_smoothness)
+    assert draws.shape == (100, width) and -1.0 <= draws.min() < -0.9 and 0.9 < draws.max() < 1.0
     reseeded = epoch_inputs(images, labels, dataclasses.replace(settings, seed=settings.seed + 1), 3)
     assert not np.array_equal(pixels_of(third), pixels_of(reseeded))
 
@@ -81,7 +82,7 @@ def test_the_last_unaugmented_epochs_get_no_draws() -> None:
     draws = [epoch_inputs(images, labels, settings, epoch)[0]["draws"] for epoch in range(3)]
     assert np.abs(draws[0]).max() > 0.9 and np.abs(draws[1]).max() > 0.9
     assert not draws[2].any()  # the last epoch: the digits as they are
-    unaugmented = config(epochs=3, augment_max_shift=0, augment_max_rotation=0)
+    unaugmented = config(epochs=3, augment_max_shift=0, augment_max_rotation=0, elastic_strength=0)
     assert not epoch_inputs(images, labels, unaugmented, 0)[0]["draws"].any()
 
 
