@@ -70,6 +70,7 @@ BEFORE = {
     "warmup_epochs": 1.0,
     "unaugmented_epochs": 0,
     "label_smoothing": 0.0,
+    "elastic_strength": 0.0,  # this round's field: params.yaml has it now, those settings did not
 }
 
 
