@@ -38,6 +38,23 @@ def select_backend(name: str) -> None:
     os.environ["KERAS_BACKEND"] = name
 
 
+# Optional imports TensorFlow and Keras make at start-up for what no stage here uses: TF's LiteRT
+# converter imports JAX (to convert JAX functions) and Keras's image galleries import matplotlib.
+# Each costs over a second of every TensorFlow stage's start-up on 2 cores (measured with
+# `python -X importtime`); both are installed beside TensorFlow, so both would be imported.
+UNUSED_BY_TENSORFLOW_STAGES = ("jax", "matplotlib")
+
+
+def skip_unused_imports() -> None:
+    """In a stage that runs on TensorFlow and draws nothing: make those optional imports fail
+    (Python's own way, None in sys.modules), so the libraries go on without them. Call it before
+    Keras or TensorFlow is imported, and only where neither JAX nor matplotlib is used."""
+    backend = os.environ.get("KERAS_BACKEND", "tensorflow")
+    for name in UNUSED_BY_TENSORFLOW_STAGES:
+        if name != backend and name not in sys.modules:
+            sys.modules[name] = None  # type: ignore[assignment]
+
+
 def configure_backend(seed: int, threads: int) -> None:
     """Seed Python, NumPy and the backend; on TensorFlow, deterministic ops and `threads` (0: all cores).
 

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
+from lenet5.backend import skip_unused_imports
 from lenet5.data import load_split
 from lenet5.errors import hint_on_error, run_command
 from lenet5.files import write_json
-from lenet5.model import load_model, predict_probabilities
 from lenet5.results import write_results
 from lenet5.scoring import confusion_matrix, per_class_scores, score
 from stages.hints import good_copy
@@ -37,6 +37,9 @@ def main() -> None:
     with hint_on_error(good_copy(args.data, "prepare")):
         images, labels = load_split(args.data, "test")
         val_images, val_labels = load_split(args.data, "val")
+    skip_unused_imports()
+    from lenet5.model import load_model, predict_probabilities  # Keras: after what start-up can skip
+
     with hint_on_error(good_copy(args.model, "train")):
         model = load_model(args.model)
     labels = labels.astype(np.int64)

@@ -17,7 +17,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from lenet5.backend import configure_backend, select_backend
+from lenet5.backend import configure_backend, select_backend, skip_unused_imports
 from lenet5.config import load_params
 from lenet5.data import load_split
 from lenet5.errors import EXIT_INTERRUPTED, hint_on_error, run_command
@@ -39,6 +39,7 @@ def main() -> None:
     args = parser.parse_args()
     config = load_params(args.params).train
     select_backend(config.backend)  # before anything imports Keras
+    skip_unused_imports()
     with hint_on_error(good_copy(args.data, "prepare")):
         train, validation = load_split(args.data, "train"), load_split(args.data, "val")
 
