@@ -19,6 +19,7 @@ import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -59,9 +60,15 @@ def open_model(path: Path, threads: int = 0) -> Classifier:
         return open_saved_model(path)
     if path.suffix == ".tflite":
         return open_tflite(path, threads)
-    from lenet5.model import load_model, predict_probabilities
+    from lenet5.model import load_model
 
-    model = load_model(path, compile=False)  # predicting needs no optimizer
+    return keras_classifier(load_model(path, compile=False))  # predicting needs no optimizer
+
+
+def keras_classifier(model: Any) -> Classifier:
+    """A Keras model already loaded, as a classifier."""
+    from lenet5.model import predict_probabilities
+
     return Classifier("keras", lambda images: predict_probabilities(model, images))
 
 
@@ -201,42 +208,19 @@ def open_saved_model(path: Path) -> Classifier:
     return Classifier("saved_model", probabilities)
 
 
-LATENCY_WARMUP = 20  # calls before timing: the first ones trace graphs and fill caches
-LATENCY_CALLS = 500  # single-digit calls timed; their median is the latency reported
-
-
-def latency_microseconds(classifier: Classifier, images: np.ndarray) -> float:
-    """Median time of one call on one digit (batch 1), in microseconds."""
-    import time
-
-    for image in images[:LATENCY_WARMUP]:
-        classifier.probabilities(image[np.newaxis])
-    times = []
-    for image in images[:LATENCY_CALLS]:
-        start = time.perf_counter()
-        classifier.probabilities(image[np.newaxis])
-        times.append(time.perf_counter() - start)
-    return round(float(np.median(times)) * 1e6, 1) if times else 0.0
-
-
 def model_bytes(path: Path) -> int:
     """The size of a model file, or of every file in a model folder."""
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.is_dir() else path.stat().st_size
 
 
 def score_formats(
-    paths: list[Path], images: np.ndarray, labels: np.ndarray
-) -> tuple[dict[str, dict[str, float | int]], dict[str, dict[str, float]]]:
-    """Each model in `paths` (the first is the reference) run by its runtime on one thread.
-
-    Per format: test accuracy, errors, agreement with the first model's predictions and bytes;
-    and, apart since it differs on every run, the latency per digit at batch 1.
-    """
+    models: list[tuple[Path, Classifier]], images: np.ndarray, labels: np.ndarray
+) -> dict[str, dict[str, float | int]]:
+    """Each (file, opened classifier) in `models`, the first the reference: test accuracy, errors,
+    agreement with the first one's predictions, and the file's bytes, per format."""
     scores: dict[str, dict[str, float | int]] = {}
-    latency: dict[str, dict[str, float]] = {}
     reference = None
-    for path in paths:
-        classifier = open_model(path, threads=1)
+    for path, classifier in models:
         predicted = np.argmax(classifier.probabilities(images), axis=1)
         reference = predicted if reference is None else reference
         scores[classifier.format] = {
@@ -245,5 +229,4 @@ def score_formats(
             "agreement": round(float(np.mean(predicted == reference)), 6),
             "bytes": model_bytes(path),
         }
-        latency[classifier.format] = {"microseconds_per_digit": latency_microseconds(classifier, images)}
-    return scores, latency
+    return scores

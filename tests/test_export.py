@@ -6,13 +6,15 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from tests.conftest import Project, first_test_digits, predict, save_png
+from tests.conftest import ROOT, Project, first_test_digits, predict, save_png
 
 FORMATS = {
     "keras": "models/lenet5.keras",
@@ -47,15 +49,27 @@ def test_every_format_is_written_and_scored(trained_project: Project) -> None:
     assert formats["tflite_int8"]["agreement"] >= 0.95
     assert abs(formats["tflite_int8"]["accuracy"] - keras["accuracy"]) <= 0.05
     assert formats["tflite_int8"]["bytes"] <= 80_000 < formats["tflite_float32"]["bytes"]
-    # The one column `dvc exp show` gets; timings beside it, outside DVC's outputs.
+    # The one column `dvc exp show` gets.
     assert json.loads((path / "metrics/export.json").read_text()) == {
         "int8_accuracy": formats["tflite_int8"]["accuracy"]
     }
-    latency = json.loads((path / "metrics/export_latency.json").read_text())
-    assert set(latency) == set(FORMATS) and all(v["microseconds_per_digit"] > 0 for v in latency.values())
     shown = json.loads(trained_project.dvc("metrics", "show", "--json").stdout)
     metrics = next(iter(shown.values()))["data"]
     assert metrics["metrics/export.json"]["data"] == {"int8_accuracy": formats["tflite_int8"]["accuracy"]}
+
+
+def test_latency_is_the_benchmarks_and_times_every_format(trained_project: Project, tmp_path: Path) -> None:
+    """No experiment waits on timing (the stage writes none); `bench.latency` times the files it wrote."""
+    assert not (trained_project.path / "metrics/export_latency.json").exists()
+    out = tmp_path / "latency.json"
+    env = trained_project.env | {"PYTHONPATH": str(ROOT)}  # bench/ from this checkout, the rest from the copy
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.latency", "--out", str(out)],
+        cwd=trained_project.path, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    latency = json.loads(out.read_text())["microseconds_per_digit"]
+    assert set(latency) == set(FORMATS) and all(value > 0 for value in latency.values())
 
 
 def test_forced_export_rewrites_the_same_bytes(trained_project: Project) -> None:
