@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT
+from tools.docs_tables import TABLES, regenerate
 
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 LINK = re.compile(r"(?<!!)\[[^\]]*\]\(([^)\s]+)\)|!\[[^\]]*\]\(([^)\s]+)\)")
@@ -60,3 +61,29 @@ def test_readme_is_short_and_every_docs_page_is_linked_from_it() -> None:
     assert len(text.splitlines()) <= README_MAX_LINES
     linked = {Path(target.partition("#")[0]).name for target in links(ROOT / "README.md")}
     assert {page.name for page in PAGES[1:]} <= linked
+
+
+def test_every_generated_table_matches_its_data() -> None:
+    """The results tables between `<!-- table: NAME -->` markers are what tools/docs_tables.py
+    writes from the committed data: a number typed by hand, or data changed without the docs, fails."""
+    assert regenerate(ROOT, write=False) == []
+    used = {name for page in PAGES for name in re.findall(r"<!-- table: ([\w-]+) -->", page.read_text())}
+    assert used == set(TABLES)  # every table it can make is in some page
+
+
+def test_a_number_edited_by_hand_is_caught_and_rewritten(tmp_path: Path) -> None:
+    for page in PAGES:
+        target = tmp_path / page.relative_to(ROOT)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(page.read_text())
+    speed = tmp_path / "docs/speed.md"
+    original = speed.read_text()
+    # The first figure in the choosing table, one digit changed.
+    table = original.index("<!-- table: candidates-choosing -->")
+    figure = re.compile(r"\d\d\.\d\d ± ").search(original, table)
+    assert figure is not None
+    edited = original[: figure.start()] + str((int(original[figure.start()]) + 1) % 10) + original[figure.start() + 1 :]
+    speed.write_text(edited)
+    assert regenerate(tmp_path, write=False) == ["docs/speed.md: candidates-choosing"]
+    assert regenerate(tmp_path, write=True) == ["docs/speed.md: candidates-choosing"]
+    assert speed.read_text() == original
