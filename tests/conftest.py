@@ -45,6 +45,24 @@ PROJECT_FILES = [
 Mirror = tuple[Path, dict[str, dict[str, Any]]]
 
 
+# The fast tier (`make test-fast`, `pytest -m "not slow"`) leaves out every test that runs the
+# pipeline or trains: those that use a project these fixtures build and train, that build their
+# own project from the small MNIST (tmp_path_factory and mirror), or that live in a module whose
+# tests all train.
+PIPELINE_FIXTURES = {"trained_template", "trained_project", "own_trained_project", "experiments", "cluster"}
+TRAINING_MODULES = {"test_training", "test_bench", "test_backends"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        fixtures = set(getattr(item, "fixturenames", ()))
+        builds_a_project = {"tmp_path_factory", "mirror"} <= fixtures
+        module = getattr(item, "module", None)
+        trains = module is not None and module.__name__.rpartition(".")[2] in TRAINING_MODULES
+        if fixtures & PIPELINE_FIXTURES or builds_a_project or trains:
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(scope="session")
 def mirror(tmp_path_factory: pytest.TempPathFactory) -> Mirror:
     """A folder with the four gzip IDX files of a small data set, and each one's sha256 and size."""
@@ -277,6 +295,29 @@ def wait_for_queue(project: Project, timeout: float = 600) -> str:
             return status
         time.sleep(2)
     raise AssertionError(f"queue still busy after {timeout} s:\n{status}")
+
+
+@contextlib.contextmanager
+def queue_workers(project: Project, jobs: int) -> Iterator[Path]:
+    """`dvc queue start -j jobs` in `project`, the workers stopped when the block ends; yields their log.
+
+    The workers are daemons that outlive `dvc queue start`: started with this process's pipes as
+    their output, one that lingers keeps them open, and reading the command's output then waits
+    for it (seen: minutes, after `dvc queue status` showed every task done). So their output goes
+    to a file, and they are stopped (and any task still running killed) at the end.
+    """
+    log = project.path.parent / f"{project.path.name}-queue-workers.log"
+    with open(log, "w") as output:
+        started = subprocess.run(
+            [sys.executable, "-m", "dvc", "queue", "start", "-j", str(jobs)],
+            cwd=project.path, env=project.env, stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT,
+            timeout=120,
+        )  # fmt: skip
+    assert started.returncode == 0, log.read_text()
+    try:
+        yield log
+    finally:
+        project.run(sys.executable, "-m", "dvc", "queue", "stop", "--kill", check=False, timeout=120)
 
 
 # lenet5-predict and the test digits it reads, for the tests of every model format.

@@ -43,12 +43,14 @@ def test_project_params_are_valid_typed_and_frozen(tmp_path: Path) -> None:
     changed = copy.deepcopy(DEFAULTS)
     changed["prepare"].update(seed=3)
     changed["train"].update(epochs=7, learning_rate=1, adam_betas=[0.8, 0.95], optimizer="sgd", warmup_epochs=0.25)
+    changed["train"].update(seed=11, batch_size=64, threads=1)
     changed["plot"].update(dpi=72)
     loaded = load_params(write(tmp_path, changed))
     assert (loaded.prepare.seed, loaded.train.epochs, loaded.train.optimizer, loaded.plot.dpi) == (3, 7, "sgd", 72)
     assert (loaded.train.adam_betas, loaded.train.warmup_epochs) == ((0.8, 0.95), 0.25)
     assert loaded.train.learning_rate == 1.0 and isinstance(loaded.train.learning_rate, float)  # YAML's 1 is an int
-    assert all(getattr(loaded.train, key) == getattr(params.train, key) for key in ("seed", "batch_size", "threads"))
+    assert (loaded.train.seed, loaded.train.batch_size, loaded.train.threads) == (11, 64, 1)
+    assert (params.train.seed, params.train.batch_size, params.train.threads) != (11, 64, 1)
     with pytest.raises(dataclasses.FrozenInstanceError):
         params.train.epochs = 3  # type: ignore[misc]
     sources = load_sources(ROOT / "data/sources.yaml")

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import ROOT, Project, clone_project, wait_for_queue
+from tests.conftest import ROOT, Project, clone_project, queue_workers, wait_for_queue
 
 RATES = {"lr-low": 0.001, "lr-high": 0.004}
 
@@ -207,8 +207,8 @@ def test_queued_sweep_runs_on_a_fresh_clone(experiments: Project, tmp_path: Path
     clone = clone_project(experiments, tmp_path / "clone", experiments.env)
     assert not (clone.path / "data/raw").exists() and not (clone.path / ".dvc/cache").exists()
     clone.dvc("exp", "run", "--queue", "-S", "train.batch_size=8,32")  # a grid: two at once, from fetch on
-    clone.dvc("queue", "start", "-j", "2")
-    status = wait_for_queue(clone)
+    with queue_workers(clone, jobs=2):
+        status = wait_for_queue(clone)
     assert status.count("Success") == 2, status
     shown = exp_show(clone)
     sizes = sorted(entry["params"]["train"]["batch_size"] for entry in shown.values())

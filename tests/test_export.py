@@ -46,8 +46,12 @@ def test_every_format_is_written_and_scored(trained_project: Project) -> None:
     # Float formats compute what Keras does; int8 rounds, so a digit near a tie may flip.
     for name in ("saved_model", "tflite_float32"):
         assert formats[name]["agreement"] == 1.0 and formats[name]["accuracy"] == keras["accuracy"], name
-    assert formats["tflite_int8"]["agreement"] >= 0.95
-    assert abs(formats["tflite_int8"]["accuracy"] - keras["accuracy"]) <= 0.05
+    # The docs' promise, within 0.1 point of Keras's accuracy, at this test set's resolution: at most
+    # one digit in a thousand (and at least one digit) answered differently.
+    digits = len(np.load(path / "data/prepared/test_labels.npy"))
+    changed = round((1 - formats["tflite_int8"]["agreement"]) * digits)
+    assert changed <= max(1, digits // 1000), (changed, digits)
+    assert abs(formats["tflite_int8"]["errors"] - keras["errors"]) <= changed
     assert formats["tflite_int8"]["bytes"] <= 80_000 < formats["tflite_float32"]["bytes"]
     # The one column `dvc exp show` gets.
     assert json.loads((path / "metrics/export.json").read_text()) == {

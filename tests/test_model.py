@@ -58,3 +58,15 @@ def test_load_model_errors(tmp_path: Path) -> None:
     (tmp_path / "junk.keras").write_bytes(b"not a zip")
     with pytest.raises(PipelineError, match="junk.keras: damaged or not a Keras model"):
         load_model(tmp_path / "junk.keras")
+
+
+def test_a_keras_file_holding_another_network_is_refused(tmp_path: Path) -> None:
+    """A valid .keras archive of some other network (here 28x28 in, 5 classes out) is not LeNet-5's."""
+    import keras
+
+    inputs = keras.Input((28, 28, 1))
+    other = keras.Model(inputs, keras.layers.Dense(5, activation="softmax")(keras.layers.Flatten()(inputs)))
+    other.save(tmp_path / "other.keras")
+    expected = "other.keras: a Keras model, but not one that takes 28x28 digits and gives 10"
+    with pytest.raises(PipelineError, match=expected):
+        load_model(tmp_path / "other.keras")

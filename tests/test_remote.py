@@ -13,9 +13,24 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
-from tests.conftest import S3_KEY_ID, S3_SECRET, Project, clone_project, without_aws_settings
+import yaml
 
-PUSHED = ["data/raw", "data/prepared", "models/lenet5.keras", "data/params_checked.txt"]
+from tests.conftest import ROOT, S3_KEY_ID, S3_SECRET, Project, clone_project, without_aws_settings
+
+
+def cached_outputs() -> list[str]:
+    """Every output dvc.yaml has DVC cache (and so push and pull): all but those marked cache: false."""
+    stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+    found = []
+    for stage in stages.values():
+        for out in stage.get("outs", []):
+            path, options = (out, {}) if isinstance(out, str) else next(iter(out.items()))
+            if (options or {}).get("cache", True):
+                found.append(path)
+    return found
+
+
+PUSHED = cached_outputs()  # the data, the marker, the model and its three exports
 
 
 def round_trip(
@@ -48,27 +63,34 @@ def round_trip(
     assert json.loads((clone.path / "metrics/eval.json").read_text()) == committed
 
 
-def test_local_folder_remote_round_trip(trained_project: Project, tmp_path: Path) -> None:
-    def add_remote(project: Project) -> None:
-        project.dvc("remote", "add", "--default", "shared", str(tmp_path / "dvc-store"))
+def test_local_folder_remote_round_trip(own_trained_project: Project, tmp_path: Path) -> None:
+    project = own_trained_project  # its own copy: this test commits, tags and pushes in it
 
-    round_trip(trained_project, tmp_path, add_remote)
+    def add_remote(target: Project) -> None:
+        target.dvc("remote", "add", "--default", "shared", str(tmp_path / "dvc-store"))
+
+    round_trip(project, tmp_path, add_remote)
     assert any((tmp_path / "dvc-store").rglob("*"))
-    # The model artifacts (the Keras model, and the int8 file for a device): a version registered
-    # as the model registry does (a GTO git tag), then fetched by name from another folder,
-    # through the committed remote.
-    for artifact in ("lenet5", "lenet5-int8"):
-        trained_project.git("tag", "-a", f"{artifact}@v1.0.0", "-m", f"{artifact} v1.0.0")
+    # Every artifact dvc.yaml declares (the model in each format): a version registered as the
+    # model registry does (a GTO git tag), then fetched by name into another folder through the
+    # committed remote, byte for byte.
+    artifacts = yaml.safe_load((project.path / "dvc.yaml").read_text())["artifacts"]
+    assert len(artifacts) == 4
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
-    for artifact, path in (("lenet5", "models/lenet5.keras"), ("lenet5-int8", "models/lenet5_int8.tflite")):
-        command = [sys.executable, "-m", "dvc", "artifacts", "get", str(trained_project.path), artifact]
-        got = subprocess.run(
-            command, cwd=elsewhere, env=trained_project.env, capture_output=True, text=True, timeout=300
-        )
+    for artifact, declared in artifacts.items():
+        project.git("tag", "-a", f"{artifact}@v1.0.0", "-m", f"{artifact} v1.0.0")
+        command = [sys.executable, "-m", "dvc", "artifacts", "get", str(project.path), artifact]
+        got = subprocess.run(command, cwd=elsewhere, env=project.env, capture_output=True, text=True, timeout=300)
         assert got.returncode == 0, got.stderr
-        model = trained_project.path / path
-        assert (elsewhere / model.name).read_bytes() == model.read_bytes(), artifact
+        source = project.path / declared["path"]
+        assert file_bytes(elsewhere / source.name) == file_bytes(source), artifact
+
+
+def file_bytes(path: Path) -> dict[str, bytes]:
+    """A file's bytes, or every file's under a folder, by relative path."""
+    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+    return {str(p.relative_to(path.parent)): p.read_bytes() for p in files}
 
 
 def test_s3_compatible_remote_round_trip(own_trained_project: Project, s3_endpoint: str, tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Project, wait_for_queue
+from tests.conftest import Project, queue_workers, wait_for_queue
 
 OUTPUT_FOLDERS = ("data", "models", "metrics", "plots")
 LIVE = "metrics/train"  # DVCLive's folder
@@ -121,8 +121,8 @@ def test_two_queued_experiments_run_in_parallel_without_interfering(own_trained_
     project = own_trained_project
     for seed in (1, 2):
         project.dvc("exp", "run", "--queue", "-n", f"seed{seed}", "-S", f"train.seed={seed}")
-    project.dvc("queue", "start", "-j", "2")
-    status = wait_for_queue(project)
+    with queue_workers(project, jobs=2):
+        status = wait_for_queue(project)
     assert status.count("Success") == 2, status
 
     results = {}

@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from lenet5.seeds import Spread, difference, group_by_settings, student_t_quantile
-from tests.conftest import ROOT, Project, wait_for_queue
+from tests.conftest import ROOT, Project, queue_workers, wait_for_queue
 
 # Student's t, 97.5% quantile, from printed tables.
 T_975 = {1: 12.7062, 2: 4.3027, 4: 2.7764, 9: 2.2622, 30: 2.0423, 1000: 1.9623}
@@ -55,8 +55,8 @@ def test_a_queued_seed_sweep_is_summarised_from_dvc_records(trained_project: Pro
     project = trained_project
     project.dvc("exp", "run", "--queue", "-S", "train.seed=range(1,3)")
     project.dvc("exp", "run", "--queue", "-S", "train.seed=range(1,3)", "-S", "train.learning_rate=0.004")
-    project.dvc("queue", "start", "-j", "2")
-    status = wait_for_queue(project)
+    with queue_workers(project, jobs=2):
+        status = wait_for_queue(project)
     assert status.count("Success") == 4, status
 
     from tools.seeds import read_runs

@@ -242,6 +242,34 @@ def train_once(
     return model.get_weights(), history
 
 
+def test_weight_decay_and_label_smoothing_change_what_training_does() -> None:
+    """More than settings read back: decay shrinks the weights training reaches, and the loss the
+    model trains on is the smoothed cross-entropy, computed here by hand."""
+    base = config(epochs=1, weight_decay=0.0, label_smoothing=0.0)
+    plain, _ = train_once(base)
+    decayed, _ = train_once(dataclasses.replace(base, weight_decay=1.0))
+
+    def squared_norm(weights: list[np.ndarray]) -> float:
+        return sum(float(np.sum(w.astype(np.float64) ** 2)) for w in weights)
+
+    # 7 steps at rate 0.015 with decay 1.0 take off about 10%; Adam's own steps move both alike.
+    assert squared_norm(decayed) < 0.95 * squared_norm(plain)
+
+    trained = EpochsRun()
+    smoothing = 0.2
+    fit(build_lenet5(), dataclasses.replace(base, label_smoothing=smoothing), make_digits(64, seed=5),
+        make_digits(16, seed=6), callbacks=[trained])  # fmt: skip
+    probabilities = np.full((2, 10), 0.05, np.float32)
+    probabilities[0, 3] = probabilities[1, 7] = 0.55
+    targets = np.eye(10, dtype=np.float32)[[3, 1]]  # the second one wrong
+    smoothed = (1 - smoothing) * targets + smoothing / 10
+    by_hand = -np.mean(np.sum(smoothed * np.log(probabilities), axis=1))
+    computed = float(keras.ops.convert_to_numpy(trained.model.loss(targets, probabilities)))
+    assert computed == pytest.approx(by_hand, rel=1e-5)
+    unsmoothed = -np.mean(np.sum(targets * np.log(probabilities), axis=1))
+    assert abs(computed - unsmoothed) > 0.1
+
+
 def test_same_seed_gives_identical_weights() -> None:
     (first, first_history), (second, second_history) = train_once(config()), train_once(config())
     assert first_history == second_history

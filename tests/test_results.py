@@ -1,0 +1,31 @@
+"""The evaluate stage's per-image results as the plot stage reads them back: checked like outside input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lenet5.errors import PipelineError
+from lenet5.results import read_results, write_results
+
+ACTUAL = np.array([1, 2, 3, 4])
+PREDICTED = np.array([1, 7, 3, 9])
+
+
+def test_results_round_trip(tmp_path: Path) -> None:
+    predictions, misclassified = tmp_path / "predictions.csv", tmp_path / "misclassified.json"
+    assert write_results(predictions, misclassified, ACTUAL, PREDICTED) == 2
+    assert read_results(predictions, misclassified, 4) == ([1, 2, 3, 4], [1, 7, 3, 9], [1, 3])
+
+
+def test_predictions_and_misclassified_that_disagree_are_refused(tmp_path: Path) -> None:
+    """Each file well-formed on its own, but the indices are not the rows predicted wrong."""
+    predictions, misclassified = tmp_path / "predictions.csv", tmp_path / "misclassified.json"
+    write_results(predictions, misclassified, ACTUAL, PREDICTED)
+    misclassified.write_text(json.dumps({"count": 2, "indices": [0, 3]}))
+    with pytest.raises(PipelineError, match=r"misclassified.json: damaged \(ValueError: its indices are not those "
+                       r"predictions.csv gets wrong\)"):  # fmt: skip
+        read_results(predictions, misclassified, 4)
