@@ -65,10 +65,10 @@ def end_process(code: int) -> NoReturn:
     stage (measured), and the operating system reclaims all of it at once anyway. Every file a
     command writes is closed (and renamed into place) before its main() returns.
     """
+    atexit._run_exitfuncs()  # CPython's own shutdown calls this first, too
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(OSError, ValueError):  # a closed pipe (`| head`): nothing more reaches it
             stream.flush()
-    atexit._run_exitfuncs()  # CPython's own shutdown calls this first, too
     close_native_filter()
     os._exit(code)
 
