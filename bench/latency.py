@@ -13,13 +13,11 @@ it to the nearest factor, and compare formats within a run.
 from __future__ import annotations
 
 import argparse
-import shlex
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-import yaml
 
 from lenet5.backend import configure_backend, select_backend
 from lenet5.data import load_split
@@ -32,9 +30,11 @@ LATENCY_CALLS = 500  # single-digit calls timed; their median is the latency rep
 MODEL_FLAGS = ("--model", "--serving", "--tflite", "--int8")
 
 
-def export_paths(dvc_yaml: Path = Path("dvc.yaml")) -> tuple[Path, list[Path]]:
+def export_paths() -> tuple[Path, list[Path]]:
     """The prepared data folder and the model files, as dvc.yaml's export stage names them."""
-    command = shlex.split(yaml.safe_load(dvc_yaml.read_text())["stages"]["export"]["cmd"])
+    from bench.train_speed import stage_command
+
+    command = stage_command("export")
     return Path(command[command.index("--data") + 1]), [Path(command[command.index(f) + 1]) for f in MODEL_FLAGS]
 
 

@@ -53,7 +53,6 @@ TRAINING_LINE = re.compile(r"^train: ([\d.]+) s of training")
 STAGE_LINE = re.compile(r"^Running stage '(\w+)'")
 STARTED_LINE = re.compile(r"^train: training with ")
 LOCK_LINE = "Updating lock file"
-EXPS_RUN = re.compile(r"^Ran experiment\(s\)")
 
 
 def run(command: list[str], cwd: Path, env: dict[str, str]) -> str:
@@ -219,7 +218,6 @@ def main() -> None:
     if not 0 <= args.sweep <= MAX_SWEEP:
         raise PipelineError(f"--sweep {args.sweep}: expected 0 to {MAX_SWEEP}")
     changes = [arg for change in args.set for arg in ("-S", change)]
-    saved_changes = args.set
     revs = {rev: run(["git", "rev-parse", "--short", rev], Path.cwd(), clone_env()).strip() for rev in args.rev}
     runs: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="lenet5-loop-") as scratch:
@@ -247,7 +245,7 @@ def main() -> None:
         finally:
             for clone in clones.values():
                 stop_workers(clone)
-    saved = {"machine": describe_machine(), "changes": saved_changes, "runs": runs}
+    saved = {"machine": describe_machine(), "changes": args.set, "runs": runs}
     if args.out:
         write_json(args.out, saved)
     print(tables(saved))

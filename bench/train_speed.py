@@ -227,6 +227,11 @@ def table(results: dict[str, dict[str, Any]]) -> str:
 EPOCH_LINE = re.compile(r"train: epoch (\d+)/\d+ .*\(([\d.]+) s\)")
 
 
+def stage_command(stage: str) -> list[str]:
+    """A stage's command as dvc.yaml runs it, split into arguments (dvc.yaml holds each path once)."""
+    return shlex.split(yaml.safe_load(Path("dvc.yaml").read_text())["stages"][stage]["cmd"])
+
+
 def run_train_stage() -> dict[str, float | None]:
     """The train stage as `dvc repro` runs it (params.yaml), into a temporary folder.
 
@@ -237,7 +242,7 @@ def run_train_stage() -> dict[str, float | None]:
     with tempfile.TemporaryDirectory() as folder:
         out = Path(folder)
         # dvc.yaml's command, its outputs moved into the temporary folder.
-        command = shlex.split(yaml.safe_load(Path("dvc.yaml").read_text())["stages"]["train"]["cmd"])
+        command = stage_command("train")
         for flag in ("--model", "--live", "--timing", "--checkpoint"):
             command[command.index(flag) + 1] = str(out / flag.strip("-"))
         command[0] = sys.executable
