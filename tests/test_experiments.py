@@ -116,16 +116,20 @@ def test_apply_commit_and_diff_between_commits(experiments: Project) -> None:
         assert metrics["metrics/eval.json"]["accuracy"]["new"] == evaluation["accuracy"]
     finally:
         experiments.git("checkout", "-q", "-f", "main")
+        experiments.git("branch", "-q", "-D", "adopt-lr-high")  # the module's project as it was
         restore_workspace(experiments)
 
 
 def test_exp_branch_makes_a_git_branch_with_the_results(experiments: Project) -> None:
     shown = exp_show(experiments)
     experiments.dvc("exp", "branch", "lr-low", "try-lr-low")
-    params = experiments.git("show", "try-lr-low:params.yaml").stdout
-    assert "learning_rate: 0.001" in params
-    evaluation = json.loads(experiments.git("show", "try-lr-low:metrics/eval.json").stdout)
-    assert evaluation == shown["lr-low"]["metrics"]["metrics/eval.json"]
+    try:
+        params = experiments.git("show", "try-lr-low:params.yaml").stdout
+        assert "learning_rate: 0.001" in params
+        evaluation = json.loads(experiments.git("show", "try-lr-low:metrics/eval.json").stdout)
+        assert evaluation == shown["lr-low"]["metrics"]["metrics/eval.json"]
+    finally:
+        experiments.git("branch", "-q", "-D", "try-lr-low")  # the module's project as it was
 
 
 def test_a_misspelled_parameter_fails_loudly(experiments: Project) -> None:

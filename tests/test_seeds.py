@@ -51,8 +51,8 @@ def seeds_report(project: Project, *args: str) -> str:
     return done.stdout
 
 
-def test_a_queued_seed_sweep_is_summarised_from_dvc_records(trained_project: Project) -> None:
-    project = trained_project
+def test_a_queued_seed_sweep_is_summarised_from_dvc_records(own_trained_project: Project) -> None:
+    project = own_trained_project  # it leaves experiments behind
     project.dvc("exp", "run", "--queue", "-S", "train.seed=range(1,3)")
     project.dvc("exp", "run", "--queue", "-S", "train.seed=range(1,3)", "-S", "train.learning_rate=0.004")
     with queue_workers(project, jobs=2):
@@ -71,7 +71,7 @@ def test_a_queued_seed_sweep_is_summarised_from_dvc_records(trained_project: Pro
     ).stdout
     import json
 
-    runs, head, _ = read_runs(json.loads(shown))
+    runs, head, _, revs = read_runs(json.loads(shown))
     assert head == "main" and len(runs) == 5  # main's own run (seed 98) and the four experiments
     base = [m for _, p, m in runs if p["train.learning_rate"] != 0.004]
     other = [m for _, p, m in runs if p["train.learning_rate"] == 0.004]
@@ -99,3 +99,17 @@ def test_a_queued_seed_sweep_is_summarised_from_dvc_records(trained_project: Pro
     reported = seeds_report(project, "--seeds", "2-3")  # only the reporting seeds: main's 98 and seed 1 left out
     assert reported.startswith("2 runs from `dvc exp show` in 2 group(s)")  # seed 2 at each rate
     assert reported.count("(n=1; seeds 2)") == 2, reported
+
+    # Kept for a clone: saved with each run's export scores from its own commit, summarised back the same.
+    saved = project.path / "sweep.json"
+    assert seeds_report(project, "--save", str(saved)) == text
+    record = json.loads(saved.read_text())
+    assert record["command"] == f"python -m tools.seeds --save {saved}" and record["head"] == "main"
+    by_name = {run["name"]: run for run in record["runs"]}
+    assert {name: run["rev"] for name, run in by_name.items()} == revs
+    for name, _, metrics in runs:
+        formats = json.loads(project.git("show", f"{revs[name]}:metrics/export_formats.json").stdout)
+        assert by_name[name]["formats"] == formats and by_name[name]["metrics"] == metrics
+    assert len({run["formats"]["tflite_int8"]["accuracy"] for run in record["runs"]}) > 1  # each run's own
+    from_file = seeds_report(project, "--from", str(saved))
+    assert from_file == text.replace("`dvc exp show`", f"`{saved}`", 1)

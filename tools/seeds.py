@@ -2,7 +2,9 @@
 
     dvc exp run --queue -S 'train.seed=range(1,11)'    # the current params over ten seeds
     dvc queue start -j 1                               # then `dvc queue status` until all say Success
-    python -m tools.seeds [--md] [--against NAME] [--seeds 101-110] [--rev REV ...]
+    python -m tools.seeds [--md] [--against NAME] [--seeds 101-110] [--rev REV ...] [--vary KEY]
+    python -m tools.seeds --seeds 101-110 --save bench/results/seeds-reporting.json   # keep them
+    python -m tools.seeds --from bench/results/seeds-reporting.json                   # read them back
 
 Every committed run that `dvc exp show` lists (the baseline commit and its experiments; the
 workspace is left out, since it repeats HEAD or is not committed) is grouped with the runs whose
@@ -13,7 +15,14 @@ against the reference group (the one holding HEAD's own run, or `--against` an e
 the difference of the means with its 95% confidence interval. `--seeds` counts only runs of those
 seeds (a range like 101-110, or a list like 1,2,3): the reporting seeds, say, and not the seeds
 the settings were chosen with. `--rev` reads the experiments of other commits than HEAD (as
-`dvc exp show --rev`; repeat it for several).
+`dvc exp show --rev`; repeat it for several). `--vary` names the param that is the seed
+(`prepare.seed`: which digits are held out for validation).
+
+DVC keeps experiments in the repository that ran them until they are pushed (`dvc exp push`).
+`--save` writes the runs it would summarise to a JSON file to commit: each run's params, metrics
+and `metrics/export_formats.json` (every export format's scores), the commit they ran from and the
+command that saved them; `--from` summarises such a file instead of `dvc exp show`, and
+`tools/docs_tables.py` writes the docs' tables over seeds from it.
 """
 
 from __future__ import annotations
@@ -23,12 +32,14 @@ import json
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from lenet5.errors import PipelineError, run_command
 from lenet5.seeds import Group, Spread, difference, group_by_settings
 
 SEED = "train.seed"
+FORMATS = "metrics/export_formats.json"  # an output, not a DVC metric: read from each run's commit
 # (metric in DVC's records, label, shown in percent, decimals)
 METRICS = (
     ("accuracy", "test accuracy %", True, 3),
@@ -49,9 +60,11 @@ def flatten(prefix: str, values: Any) -> Iterator[tuple[str, Any]]:
         yield prefix, values
 
 
-def read_runs(exp_show: list[dict[str, Any]]) -> tuple[list[Run], str | None, int]:
-    """(name, params, metrics) of every committed run with results; HEAD's name; runs skipped."""
+def read_runs(exp_show: list[dict[str, Any]]) -> tuple[list[Run], str | None, int, dict[str, str]]:
+    """(name, params, metrics) of every committed run with results; HEAD's name; runs skipped;
+    each run's commit by name."""
     runs: list[Run] = []
+    revs: dict[str, str] = {}
     head, skipped = None, 0
 
     def visit(node: Any, top_level: bool) -> None:
@@ -80,6 +93,7 @@ def read_runs(exp_show: list[dict[str, Any]]) -> tuple[list[Run], str | None, in
                 head = name
             if "accuracy" in metrics and params and not node.get("error"):
                 runs.append((name, params, metrics))
+                revs[name] = str(node["rev"])
             else:
                 skipped += 1  # queued, running or failed
         for key, value in node.items():
@@ -87,7 +101,43 @@ def read_runs(exp_show: list[dict[str, Any]]) -> tuple[list[Run], str | None, in
                 visit(value, False)
 
     visit(exp_show, True)
-    return runs, head, skipped
+    return runs, head, skipped, revs
+
+
+def git_output(*args: str) -> str | None:
+    done = subprocess.run(["git", *args], capture_output=True, text=True)
+    return done.stdout if done.returncode == 0 else None
+
+
+def save(path: Path, runs: list[Run], head: str | None, revs: dict[str, str], command: list[str]) -> None:
+    """The runs, with each one's export scores from its commit, as one JSON file to commit."""
+    saved = []
+    for name, params, metrics in runs:
+        formats = git_output("show", f"{revs[name]}:{FORMATS}")  # absent in runs before the export stage
+        saved.append(
+            {
+                "name": name,
+                "rev": revs[name],
+                "params": params,
+                "metrics": metrics,
+                **({"formats": json.loads(formats)} if formats else {}),
+            }
+        )
+    baseline = (git_output("rev-parse", "HEAD") or "").strip()
+    text = json.dumps({"command": " ".join(command), "baseline": baseline, "head": head, "runs": saved}, indent=1)
+    temporary = path.with_name(path.name + ".tmp")
+    temporary.write_text(text + "\n")
+    temporary.replace(path)  # never half a file
+
+
+def load(path: Path) -> tuple[list[Run], str | None, list[dict[str, Any]]]:
+    """What `save` wrote: the runs, HEAD's name then, and each run's record as saved."""
+    try:
+        saved = json.loads(path.read_text())
+        runs = [(run["name"], run["params"], run["metrics"]) for run in saved["runs"]]
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise PipelineError(f"{path}: not a file `tools.seeds --save` wrote: {type(error).__name__}: {error}") from None
+    return runs, saved.get("head"), saved["runs"]
 
 
 def seed_set(text: str) -> set[int]:
@@ -112,12 +162,23 @@ def label(group: Group, reference: Group) -> str:
     return ", ".join(changed) or "the reference params"
 
 
-def report(groups: list[Group], reference: Group, skipped: int, markdown: bool) -> str:
+def group_table(group: Group, markdown: bool) -> list[str]:
+    """n, mean, std, min and max of each metric the group's runs report."""
+    header = ["metric", "n", "mean", "std", "min", "max"]
+    rows = [
+        [text, str(group.metrics[key].n), *shown(group.metrics[key], percent, decimals)]
+        for key, text, percent, decimals in METRICS
+        if key in group.metrics
+    ]
+    return table(header, rows, markdown)
+
+
+def report(groups: list[Group], reference: Group, skipped: int, markdown: bool, source: str, seed_key: str) -> str:
     lines = []
     letters = {id(group): chr(ord("A") + i) if i < 26 else f"G{i + 1}" for i, group in enumerate(groups)}
     runs = sum(len(group.names) for group in groups)
     lines.append(
-        f"{runs} runs from `dvc exp show` in {len(groups)} group(s) of equal params but {SEED}"
+        f"{runs} runs from {source} in {len(groups)} group(s) of equal params but {seed_key}"
         + (f"; {skipped} without results (queued, running or failed) left out" if skipped else "")
     )
     for group in groups:
@@ -125,13 +186,7 @@ def report(groups: list[Group], reference: Group, skipped: int, markdown: bool) 
         title = "reference" if group is reference else label(group, reference)
         seeds = ", ".join(str(seed) for seed in group.seeds)
         lines += ["", f"{'### ' if markdown else ''}{letter}: {title} (n={len(group.names)}; seeds {seeds})", ""]
-        header = ["metric", "n", "mean", "std", "min", "max"]
-        rows = [
-            [text, str(group.metrics[key].n), *shown(group.metrics[key], percent, decimals)]
-            for key, text, percent, decimals in METRICS
-            if key in group.metrics
-        ]
-        lines += table(header, rows, markdown)
+        lines += group_table(group, markdown)
     others = [group for group in groups if group is not reference]
     if others:
         lines += [
@@ -179,19 +234,31 @@ def main() -> None:
     parser.add_argument("--against", metavar="NAME", help="the reference: the group of this experiment or commit")
     parser.add_argument("--seeds", type=seed_set, help="only runs of these seeds: 101-110, or 1,2,3")
     parser.add_argument("--rev", action="append", default=[], help="a commit whose experiments to read (repeatable)")
+    parser.add_argument("--vary", default=SEED, metavar="KEY", help=f"the param that is the seed (default {SEED})")
+    parser.add_argument("--save", type=Path, metavar="FILE", help="also write the runs summarised to this JSON file")
+    parser.add_argument("--from", dest="saved", type=Path, metavar="FILE", help="read runs --save wrote, not DVC's")
     args = parser.parse_args()
-    revs = [arg for rev in args.rev for arg in ("--rev", rev)]
-    command = [sys.executable, "-m", "dvc", "exp", "show", "--json", *revs]
-    done = subprocess.run(command, capture_output=True, text=True)
-    if done.returncode != 0:
-        last = (done.stderr.strip().splitlines() or ["no output"])[-1]
-        raise PipelineError(f"dvc exp show failed: {last}")
-    runs, head, skipped = read_runs(json.loads(done.stdout))
+    if args.saved:
+        if args.save or args.rev:
+            raise PipelineError("--from reads a saved file: --save and --rev are for DVC's records")
+        runs, head, _ = load(args.saved)
+        skipped, source, commits = 0, f"`{args.saved}`", {}
+    else:
+        revs = [arg for rev in args.rev for arg in ("--rev", rev)]
+        command = [sys.executable, "-m", "dvc", "exp", "show", "--json", *revs]
+        done = subprocess.run(command, capture_output=True, text=True)
+        if done.returncode != 0:
+            last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+            raise PipelineError(f"dvc exp show failed: {last}")
+        runs, head, skipped, commits = read_runs(json.loads(done.stdout))
+        source = "`dvc exp show`"
     if args.seeds is not None:
-        runs = [run for run in runs if run[1].get(SEED) in args.seeds]
+        runs = [run for run in runs if run[1].get(args.vary) in args.seeds]
     if not runs:
-        raise PipelineError("no run with results in `dvc exp show`; run `dvc repro` or `dvc exp run` first")
-    groups = group_by_settings(runs, SEED)
+        raise PipelineError(f"no run with results in {source}; run `dvc repro` or `dvc exp run` first")
+    if args.save:
+        save(args.save, runs, head, commits, ["python", "-m", "tools.seeds", *sys.argv[1:]])
+    groups = group_by_settings(runs, args.vary)
     wanted = args.against or head
     reference = next((group for group in groups if wanted in group.names), None)
     if reference is None:
@@ -200,7 +267,7 @@ def main() -> None:
             raise PipelineError(f"--against {args.against}: no such run with results; known: {known}")
         reference = groups[0]
     groups.remove(reference)
-    print(report([reference, *groups], reference, skipped, args.md))  # the reference is always A
+    print(report([reference, *groups], reference, skipped, args.md, source, args.vary))  # the reference is always A
 
 
 if __name__ == "__main__":
