@@ -14,7 +14,7 @@ UV := $(or $(shell command -v uv 2>/dev/null),.uv/bin/uv)
 # The stages run `python -m stages.X`: put the project's environment first on PATH.
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: setup pipeline test test-fast lint bench browser best
+.PHONY: setup pipeline test test-fast lint bench browser best docs
 
 # With the interpreter's own pip when it has one (2 s); else a venv that brings pip (5 s).
 .uv/bin/uv:
@@ -36,10 +36,9 @@ setup: $(UV)
 pipeline: setup
 	$(BIN)/dvc repro
 
-# The best exact LeNet-5 found (docs/speed.md): the default recipe (elastic field included) for 20
-# epochs at batch 256, rate 0.01, the last 2 unaugmented: 99.45 +- 0.06% over seeds 101-105, about
-# 7 minutes of training on a 2-core AMD EPYC without AVX-512. An experiment: `dvc exp show`
-# lists it, `dvc exp apply lenet5-best` keeps it.
+# The best exact LeNet-5 found: the default recipe (elastic field included) for 20 epochs at batch
+# 256, rate 0.01, the last 2 unaugmented; its accuracy over seeds and its training time are in
+# README.md's results. An experiment: `dvc exp show` lists it, `dvc exp apply lenet5-best` keeps it.
 BEST := -S train.epochs=20 -S train.batch_size=256 -S train.learning_rate=0.01 \
   -S "train.adam_betas=[0.7,0.9]" -S train.unaugmented_epochs=2
 best: setup
@@ -56,8 +55,9 @@ browser:
 test: setup browser
 	$(BIN)/python -m pytest
 
-# Everyday edits: every test that needs no `dvc repro` and no training (marked in tests/conftest.py);
-# 95 tests in 31 s on the 2-core AMD EPYC. `make test` (what CI runs) before a commit that touches the pipeline.
+# Everyday edits: every test that needs no `dvc repro` and no training (marked in tests/conftest.py;
+# docs/development.md says how long it takes). `make test` (what CI runs) before a commit that
+# touches the pipeline.
 test-fast: setup
 	$(BIN)/python -m pytest -m "not slow"
 
@@ -71,3 +71,8 @@ lint: setup
 
 bench: setup
 	$(BIN)/python -m bench.train_speed
+
+# Every results table in README.md and docs/, written again from the committed data it reports
+# (bench/results/, metrics/); the tests fail when a table and its data differ.
+docs: setup
+	$(BIN)/python -m tools.docs_tables

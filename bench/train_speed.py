@@ -324,19 +324,30 @@ def main() -> None:
 def print_tables(files: list[Path]) -> None:
     """The table of runs saved with --runs: one row per case and backend, in the order found."""
     for path in files:
-        try:
-            saved = json.loads(path.read_text())
-            runs, machine = saved["runs"], saved["machine"]
-        except (OSError, ValueError, KeyError, TypeError) as error:
-            raise PipelineError(f"{path}: not a file of --runs ({error})") from None
-        groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
-        for run in runs:
-            groups.setdefault((run["case"], run["backend"]), []).append(run)
-        print(f"{path}: {machine}")
-        for (case, backend), group in groups.items():
-            seeds = tuple(run["seed"] for run in group)
-            print(f"{group[0]['device']}, {backend}, Keras {group[0]['keras']}, seeds {seeds_text(seeds)}")
-            print(table({case: summarize(group)}))
+        print(f"{path}: {saved_runs(path)[1]}")
+        print(run_tables(path))
+
+
+def saved_runs(path: Path) -> tuple[list[dict[str, Any]], str]:
+    """The runs of a --runs file and the machine they ran on."""
+    try:
+        saved = json.loads(path.read_text())
+        return saved["runs"], saved["machine"]
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise PipelineError(f"{path}: not a file of --runs ({error})") from None
+
+
+def run_tables(path: Path) -> str:
+    """A --runs file's tables, one per backend and its cases, each under a line saying what ran."""
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for run in saved_runs(path)[0]:
+        groups.setdefault((run["case"], run["backend"]), []).append(run)
+    parts = []
+    for (case, backend), group in groups.items():
+        seeds = tuple(run["seed"] for run in group)
+        what = f"{group[0]['device']}, {backend}, Keras {group[0]['keras']}, seeds {seeds_text(seeds)}"
+        parts.append(f"{what}:\n\n{table({case: summarize(group)})}")
+    return "\n\n".join(parts)
 
 
 def seeds_text(seeds: tuple[int, ...]) -> str:

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, Mirror, new_project
+from lenet5.errors import PipelineError
+from tests.conftest import HANG_GUARD_SECONDS, ROOT, Mirror, new_project
 
 
 def test_the_benchmark_times_the_train_stage_without_touching_the_project(
@@ -129,8 +130,8 @@ def test_saved_runs_print_their_table_without_training(tmp_path: Path) -> None:
     assert shown.returncode == 0, shown.stderr
     lines = shown.stdout.splitlines()
     assert lines[0] == f"{saved}: AMD EPYC, 2 cores"
-    assert lines[1] == "CPU, tensorflow 2.21.0, Keras 3, seeds 101, 102"
-    assert "CPU, jax 0.10.2, Keras 3, seeds 101, 102" in lines
+    assert lines[1] == "CPU, tensorflow 2.21.0, Keras 3, seeds 101, 102:"
+    assert "CPU, jax 0.10.2, Keras 3, seeds 101, 102:" in lines
     rows = [line for line in lines if line.startswith("| (e)")]
     assert len(rows) == 2 and all("| 99.10 ± 0.00 (n=2) |" in row for row in rows), rows
     saved.write_text("{")
@@ -202,3 +203,17 @@ def test_the_candidates_table_sets_reported_runs_against_a_reference(tmp_path: P
     )
     with pytest.raises(Exception, match="--against 'old': no such candidate"):
         table(path, "old")
+
+
+def test_limits_measures_refusals_and_fails_on_a_file_that_is_accepted(tmp_path: Path) -> None:
+    """bench.limits times each hostile file's refusal in its own process; a file the code accepts
+    (here the real params.yaml) is an error, not a measurement."""
+    from bench.limits import billion_laughs, measure
+
+    laughs = tmp_path / "params.yaml"
+    laughs.write_text(billion_laughs())
+    found = measure("from lenet5.config import load_params; load_params(PATH)", laughs)
+    assert found["message"] == "params.yaml:1: YAML anchors and aliases are not allowed here"
+    assert 0 < found["seconds"] < HANG_GUARD_SECONDS and 5 < found["peak_rss_mb"] < 1000  # type: ignore[operator]
+    with pytest.raises(PipelineError, match=r"^params.yaml: not refused \(exit 0\)"):
+        measure("from lenet5.config import load_params; load_params(PATH)", ROOT / "params.yaml")

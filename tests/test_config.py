@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
+from bench.limits import billion_laughs
 from lenet5.config import TrainConfig, load_params
 from lenet5.errors import PipelineError
 from lenet5.sources import load_sources
@@ -159,9 +160,7 @@ def test_file_errors(tmp_path: Path) -> None:
 
 def test_hostile_yaml_is_refused_before_it_is_built(tmp_path: Path) -> None:
     """Aliases that would expand to 10^9 strings, deep nesting, a huge file: each refused at once."""
-    laughs = ["a: &a ['lol', 'lol', 'lol', 'lol', 'lol', 'lol', 'lol', 'lol', 'lol', 'lol']"]
-    laughs += [f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join(['*' + chr(97 + i)] * 10)}]" for i in range(8)]
-    (tmp_path / "laughs.yaml").write_text("\n".join(laughs) + "\n")
+    (tmp_path / "laughs.yaml").write_text(billion_laughs())
     with pytest.raises(PipelineError, match=r"laughs.yaml:1: YAML anchors and aliases are not allowed here"):
         load_params(tmp_path / "laughs.yaml")
     (tmp_path / "deep.yaml").write_text("a: " + "[" * 5000 + "]" * 5000 + "\n")

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import re
+import statistics
 from pathlib import Path
 
 import pytest
 
+from lenet5.seeds import REPORTING_SEEDS
 from tests.conftest import ROOT
-from tools.docs_tables import TABLES, regenerate
+from tools.docs_tables import BLOCK, TABLES, regenerate
 
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 LINK = re.compile(r"(?<!!)\[[^\]]*\]\(([^)\s]+)\)|!\[[^\]]*\]\(([^)\s]+)\)")
@@ -67,7 +70,7 @@ def test_every_generated_table_matches_its_data() -> None:
     """The results tables between `<!-- table: NAME -->` markers are what tools/docs_tables.py
     writes from the committed data: a number typed by hand, or data changed without the docs, fails."""
     assert regenerate(ROOT, write=False) == []
-    used = {name for page in PAGES for name in re.findall(r"<!-- table: ([\w-]+) -->", page.read_text())}
+    used = {name for page in PAGES for name in re.findall(r"^<!-- table: ([\w-]+) -->$", page.read_text(), re.M)}
     assert used == set(TABLES)  # every table it can make is in some page
 
 
@@ -87,3 +90,97 @@ def test_a_number_edited_by_hand_is_caught_and_rewritten(tmp_path: Path) -> None
     assert regenerate(tmp_path, write=False) == ["docs/speed.md: candidates-choosing"]
     assert regenerate(tmp_path, write=True) == ["docs/speed.md: candidates-choosing"]
     assert speed.read_text() == original
+
+
+def saved_sweep() -> list[dict]:
+    return json.loads((ROOT / "bench/results/seeds.json").read_text())["runs"]
+
+
+def test_every_export_stays_within_a_tenth_of_a_point_on_every_reporting_seed() -> None:
+    """README and docs/deploying.md: every format within 0.1 point of the Keras model on every seed
+    of the committed sweep, the int8 file at most 80 KB."""
+    reporting = [run for run in saved_sweep() if run["params"]["train.seed"] in REPORTING_SEEDS]
+    assert sorted(run["params"]["train.seed"] for run in reporting) == list(REPORTING_SEEDS)
+    for run in reporting:
+        formats = run["formats"]
+        assert formats["keras"]["accuracy"] == run["metrics"]["accuracy"]  # the stages agree on the model
+        for name, scores in formats.items():
+            assert abs(scores["accuracy"] - formats["keras"]["accuracy"]) <= 0.001 + 1e-9, (run["name"], name)
+        assert formats["tflite_int8"]["bytes"] <= 80_000
+
+
+def test_the_candidates_runner_trains_what_the_pipeline_trains() -> None:
+    """docs/experiments.md: the runner that chose the settings trains with the train stage's own
+    function, so its test accuracy for a seed is the pipeline's, to the digit."""
+    saved = json.loads((ROOT / "bench/results/candidates-reporting.json").read_text())["candidates"]
+    runner = {
+        run["seed"]: run["test_accuracy"] for c in saved if c["name"] == "params.yaml (this round)" for run in c["runs"]
+    }
+    pipeline = {
+        run["params"]["train.seed"]: run["metrics"]["accuracy"]
+        for run in saved_sweep()
+        if run["params"]["train.seed"] in REPORTING_SEEDS
+    }
+    assert runner == pipeline
+
+
+def test_params_md_lists_every_setting_with_its_default() -> None:
+    """docs/params.md's table: each key of params.yaml once, in its order, with the value it holds,
+    and each one a setting lenet5/config.py checks."""
+    from ruamel.yaml import YAML
+
+    from lenet5.config import load_params
+
+    params = YAML(typ="safe").load((ROOT / "params.yaml").read_text())
+    expected = [(f"{section}.{key}", value) for section, values in params.items() for key, value in values.items()]
+    rows = re.findall(r"^\| `([\w.]+)` \| ([^|]+) \|", (ROOT / "docs/params.md").read_text(), flags=re.M)
+    assert [key for key, _ in rows] == [key for key, _ in expected]
+    for (key, shown), (_, value) in zip(rows, expected, strict=True):
+        assert shown.strip() == str(value), key
+    checked = load_params(ROOT / "params.yaml")
+    assert [key for key, _ in rows] == [
+        f"{section}.{key}" for section, values in vars(checked).items() for key in vars(values)
+    ]
+
+
+def unexplained_tables(text: str) -> list[str]:
+    """The first row of each Markdown table outside a generated block that is not preceded by a
+    `<!-- not generated: why -->` line (a caption line between them allowed)."""
+    text = prose(text)
+    blocks = [(m.start(), m.end()) for m in BLOCK.finditer(text)]
+    found = []
+    for table in re.finditer(r"^[ \t]*\|.*\|\n[ \t]*\| ?-{3}", text, flags=re.M):
+        if any(start <= table.start() < end for start, end in blocks):
+            continue
+        above = [line for line in text[: table.start()].splitlines() if line.strip()][-2:]
+        if not any(line.startswith("<!-- not generated: ") for line in above):
+            found.append(table.group(0).splitlines()[0])
+    return found
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_every_table_is_generated_or_says_why_not(page: Path) -> None:
+    """A results table is written from data; any other table says what it is instead."""
+    assert unexplained_tables(page.read_text()) == []
+
+
+def test_a_table_typed_by_hand_is_caught() -> None:
+    page = "Text.\n\n| seed | accuracy |\n| --- | ---: |\n| 1 | 99.3 |\n"
+    assert unexplained_tables(page) == ["| seed | accuracy |"]
+    assert unexplained_tables(page.replace("Text.", "<!-- not generated: an example -->")) == []
+
+
+def test_the_split_seed_moves_accuracy_about_as_much_as_the_training_seed() -> None:
+    """docs/experiments.md: over the committed sweeps, the split's seed spreads the test accuracy about
+    as much as the training seed does (within a factor of 2), and train.seed 98 beats the reporting
+    seeds' mean on every split."""
+    runs = saved_sweep()
+    by_training = [r["metrics"]["accuracy"] for r in runs if r["params"]["train.seed"] in REPORTING_SEEDS]
+    seed_98 = [r["metrics"]["accuracy"] for r in runs if r["params"]["train.seed"] == 98]
+    by_split = [
+        r["metrics"]["accuracy"] for r in runs if r["params"]["train.seed"] == 98 and r["params"]["prepare.seed"] != 98
+    ]
+    assert len(by_training) == 10 and len(by_split) == 5 and len(seed_98) == 6
+    ratio = statistics.stdev(by_split) / statistics.stdev(by_training)
+    assert 0.5 <= ratio <= 2, ratio
+    assert min(seed_98) > statistics.fmean(by_training)

@@ -104,6 +104,12 @@ def test_local_mirror_copy_is_verified(tmp_path: Path, mirror: Mirror) -> None:
     assert [p.name for p in tmp_path.iterdir()] == ["out.gz"]
 
 
+def test_a_file_url_mirror_is_a_folder(tmp_path: Path, mirror: Mirror) -> None:
+    """docs/data.md: $MNIST_MIRROR may be a file:// base URL."""
+    fetch_verified(NAME, expected(mirror), [mirror[0].as_uri() + "/"], 5, tmp_path / "out.gz")
+    assert (tmp_path / "out.gz").read_bytes() == (mirror[0] / f"{NAME}.gz").read_bytes()
+
+
 def test_checksum_mismatch_names_file_expected_and_actual(
     tmp_path: Path, mirror: Mirror, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -8,21 +8,27 @@ import re
 import subprocess
 import sys
 import time
-import zlib
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
+from bench.limits import png_of_size
 from lenet5.digits import MAX_FILE_BYTES, frame_like_mnist, read_digit, read_grayscale
 from lenet5.errors import PipelineError
-from tests.conftest import COUNT, PREDICT, Project, first_test_digits, needs_memory_limits, predict, save_png
+from tests.conftest import (
+    COUNT,
+    HANG_GUARD_SECONDS,
+    PREDICT,
+    Project,
+    first_test_digits,
+    needs_memory_limits,
+    predict,
+    save_png,
+)
 
 HOSTILE_PICTURE_CAP_MB = 256  # below what decoding the hostile picture needs (400 MB)
-# Only ends a run that hangs (decoding 400 megapixels would not): it includes the command's
-# start-up, which depends on the machine, so no promise of speed is measured with it.
-HANG_GUARD_SECONDS = 60
 
 
 def test_saved_test_digits_get_the_evaluate_stage_predictions(trained_project: Project, tmp_path: Path) -> None:
@@ -152,19 +158,6 @@ def test_works_from_any_folder_and_answers_help_at_once(trained_project: Project
     )
     assert shown.returncode == 0 and shown.stdout.startswith("usage: lenet5-predict")
     assert shown.stderr == "[]\n"  # no model runtime was imported
-
-
-def png_of_size(width: int, height: int) -> bytes:
-    """A valid greyscale PNG of width x height black pixels: a few hundred KB on disk at most."""
-    row = b"\x00" + bytes(width)
-    compressor = zlib.compressobj(9)
-    data = b"".join(compressor.compress(row) for _ in range(height)) + compressor.flush()
-
-    def chunk(kind: bytes, body: bytes) -> bytes:
-        return len(body).to_bytes(4, "big") + kind + body + zlib.crc32(kind + body).to_bytes(4, "big")
-
-    header = width.to_bytes(4, "big") + height.to_bytes(4, "big") + bytes([8, 0, 0, 0, 0])
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", data) + chunk(b"IEND", b"")
 
 
 @needs_memory_limits

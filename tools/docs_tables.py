@@ -19,13 +19,45 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
+from lenet5.config import load_params
 from lenet5.errors import PipelineError, run_command
+from lenet5.seeds import REPORTING_SEEDS, Spread, group_by_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench/results"
 PAGES = ("README.md", "docs/*.md")
 BLOCK = re.compile(r"(<!-- table: ([\w-]+) -->\n)(.*?)(<!-- end table -->)", re.DOTALL)
 # Each format's row label in the export table, in the stage's order.
+TEST_DIGITS = 10_000  # MNIST's test set: the results files hold accuracy, errors are its complement
+# README's results rows: label, where the test accuracies come from, where the rest come from
+# (None: the same runs); ("candidates", name) in candidates-reporting.json, or ("benchmark", file, case).
+HEADLINE_ROWS = (
+    (
+        "**`params.yaml`** (5 epochs, batch 512, elastic distortions)",
+        ("candidates", "params.yaml (this round)"),
+        None,
+    ),
+    (
+        "the previous `params.yaml` (no elastic distortions)",
+        ("benchmark", "backends-cpu.json", "default"),
+        ("candidates", "today's defaults (commit 86d02ca)"),
+    ),
+    (
+        "`make best`: the preset (20 epochs, batch 256, rate 0.01, elastic distortions)",
+        ("candidates", "make best (this round)"),
+        None,
+    ),
+    (
+        "the Keras recipe this started from (300 steps of 100 images, one pass)",
+        ("benchmark", "recipe.json", "recipe"),
+        None,
+    ),
+)
+SEEDS = RESULTS / "seeds.json"  # the pipeline's own sweeps (`dvc exp run --queue`), saved by tools.seeds --save
+SEED_FIXED = 98  # params.yaml's seeds, held while the other one varies
+# (the seed varied, the seed held at SEED_FIXED, the values of the varied one)
+SEED_KINDS = (("train.seed", "prepare.seed", REPORTING_SEEDS), ("prepare.seed", "train.seed", tuple(range(1, 6))))
+PRESET_CURVE_EPOCHS = (1, 4, 8, 12, 16, 18, 19, 20)  # where the preset's curve is shown, still rising
 FORMAT_LABELS = {
     "keras": "Keras (`.keras`, optimizer state included)",
     "saved_model": "SavedModel (TF Serving)",
@@ -50,6 +82,184 @@ def candidates_curves(name: str) -> Callable[[], str]:
         return candidates.curves(RESULTS / name)
 
     return make
+
+
+def spread_cell(values: list[float], scale: float, decimals: int, n: int | None = None) -> str:
+    """`mean ± std`, with ` (n)` where `n` asks for it (or the count differs from the row's)."""
+    spread = Spread.of(values)
+    count = f" ({spread.n})" if n is not None and n != spread.n else ""
+    return f"{spread.mean * scale:.{decimals}f} ± {spread.std * scale:.{decimals}f}{count}"
+
+
+def reported_runs(source: tuple[str, ...]) -> list[dict[str, float]]:
+    """Runs as {seed, test_accuracy, and val_accuracy and seconds where measured}: a candidate of
+    candidates-reporting.json, or a case of a bench.train_speed --runs file."""
+    if source[0] == "candidates":
+        saved = json.loads((RESULTS / "candidates-reporting.json").read_text())["candidates"]
+        return next(candidate["runs"] for candidate in saved if candidate["name"] == source[1])
+    _, name, case = source
+    from bench import train_speed
+
+    return [
+        {"seed": run["seed"], "test_accuracy": run["epoch_accuracies"][-1], "seconds": run["train_seconds"]}
+        for run in train_speed.saved_runs(RESULTS / name)[0]
+        if run["case"] == case and run["backend"].split()[0] == "tensorflow"
+    ]
+
+
+def headline() -> str:
+    """README's results: test accuracy and errors, validation accuracy and training seconds over the
+    reporting seeds, each row from the runs' records (HEADLINE_ROWS says which)."""
+    lines = [
+        "| | test accuracy % | test errors | validation accuracy % | training seconds |",
+        "| --- | ---: | ---: | ---: | ---: |",
+    ]
+    for label, test_source, other_source in HEADLINE_ROWS:
+        tested = [run["test_accuracy"] for run in reported_runs(test_source)]
+        others = reported_runs(other_source or test_source)
+        validated = [run["val_accuracy"] for run in others if "val_accuracy" in run]
+        seconds = [run["seconds"] for run in others]
+        errors = [round((1 - accuracy) * TEST_DIGITS) for accuracy in tested]
+        accuracy = f"{spread_cell(tested, 100, 2)} ({len(tested)})"
+        cells = [
+            f"**{accuracy}**" if label.startswith("**") else accuracy,
+            spread_cell(errors, 1, 0),
+            spread_cell(validated, 100, 2, len(tested)) if validated else "-",
+            spread_cell(seconds, 1, 0 if Spread.of(seconds).mean >= 10 else 1, len(tested)),
+        ]
+        lines.append(f"| {label} | {' | '.join(cells)} |")
+    return "\n".join(lines)
+
+
+def committed_run() -> str:
+    """The run `dvc.lock` records, from the metrics files it wrote."""
+    metrics = ROOT / "metrics"
+    evaluated = json.loads((metrics / "eval.json").read_text())
+    formats = json.loads((metrics / "export_formats.json").read_text())
+    seconds = json.loads((metrics / "train_timing.json").read_text())["train_seconds"]
+    seed = load_params(ROOT / "params.yaml").train.seed
+    return "\n".join(
+        [
+            "| `dvc.lock` | test accuracy % | test errors | validation accuracy % | int8 test accuracy % "
+            "| training seconds |",
+            "| --- | ---: | ---: | ---: | ---: | ---: |",
+            f"| one draw, `train.seed: {seed}` | {evaluated['accuracy'] * 100:.2f} | {formats['keras']['errors']} "
+            f"| {evaluated['val_accuracy'] * 100:.2f} | {formats['tflite_int8']['accuracy'] * 100:.2f} "
+            f"| {seconds:.1f} |",
+        ]
+    )
+
+
+def seeds_report(*args: str) -> str:
+    """What `python -m tools.seeds --from bench/results/seeds.json ARGS` prints, with its command."""
+    from tools import seeds
+
+    command = ["python", "-m", "tools.seeds", "--from", str(SEEDS.relative_to(ROOT)), *args]
+    runs, head, _ = seeds.load(SEEDS)
+    chosen = seeds.seed_set(args[args.index("--seeds") + 1]) if "--seeds" in args else None
+    vary = args[args.index("--vary") + 1] if "--vary" in args else seeds.SEED
+    runs = [run for run in runs if chosen is None or run[1].get(vary) in chosen]
+    groups = group_by_settings(runs, vary)
+    reference = next((group for group in groups if head in group.names), groups[0])
+    groups.remove(reference)
+    text = seeds.report([reference, *groups], reference, 0, False, f"`{SEEDS.relative_to(ROOT)}`", vary)
+    return f"```\n$ {' '.join(command)}\n{text}\n```"
+
+
+def seed_kinds() -> str:
+    """What each seed moves: train.seed over the reporting seeds, prepare.seed over five splits."""
+    from tools import seeds
+
+    runs, _, _ = seeds.load(SEEDS)
+    lines = [
+        "| seed varied | the other seed | n | test accuracy % | validation accuracy % |",
+        "| --- | --- | ---: | ---: | ---: |",
+    ]
+    for vary, other, wanted in SEED_KINDS:
+        chosen = [run for run in runs if run[1][vary] in wanted and run[1][other] == SEED_FIXED]
+        test = [run[2]["accuracy"] for run in chosen]
+        val = [run[2]["val_accuracy"] for run in chosen]
+        lines.append(
+            f"| `{vary}` {min(wanted)}-{max(wanted)} | `{other}: {SEED_FIXED}` | {len(chosen)} "
+            f"| {spread_cell(test, 100, 3)} | {spread_cell(val, 100, 3)} |"
+        )
+    return "\n".join(lines)
+
+
+def formats_over_seeds() -> str:
+    """Each export format against the Keras model of the same seed, over the reporting seeds."""
+    from tools import seeds
+
+    _, _, saved = seeds.load(SEEDS)
+    chosen = [run["formats"] for run in saved if run["params"]["train.seed"] in REPORTING_SEEDS]
+    lines = [
+        "| format | n | test accuracy % | minus Keras's, points | largest difference, points "
+        "| agreement with Keras % | digits answered differently | bytes |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for name, label in FORMAT_LABELS.items():
+        accuracy = [run[name]["accuracy"] for run in chosen]
+        minus = [run[name]["accuracy"] - run["keras"]["accuracy"] for run in chosen]
+        agreement = [run[name]["agreement"] for run in chosen]
+        different = [round((1 - value) * TEST_DIGITS) for value in agreement]
+        sizes = sorted({run[name]["bytes"] for run in chosen})
+        size = f"{sizes[0]:,}" if len(sizes) == 1 else f"{sizes[0]:,}-{sizes[-1]:,}"
+        against = (
+            ["-"] * 4
+            if name == "keras"
+            else [
+                spread_cell(minus, 100, 3),
+                f"{max(abs(value) for value in minus) * 100:.2f}",
+                spread_cell(agreement, 100, 3),
+                f"{min(different)}-{max(different)}",
+            ]
+        )
+        lines.append(f"| {label} | {len(chosen)} | {spread_cell(accuracy, 100, 3)} | {' | '.join(against)} | {size} |")
+    return "\n".join(lines)
+
+
+def preset_curve() -> str:
+    """The preset's mean validation accuracy after chosen epochs, over the seeds it reported on."""
+    saved = json.loads((RESULTS / "candidates-reporting.json").read_text())["candidates"]
+    runs = next(candidate["runs"] for candidate in saved if candidate["name"] == "make best (this round)")
+    seeds = [run["seed"] for run in runs]
+    curves = [run["epoch_val_accuracy"] for run in runs]
+    means = [Spread.of([curve[epoch - 1] for curve in curves]).mean for epoch in PRESET_CURVE_EPOCHS]
+    return "\n".join(
+        [
+            "| epoch | " + " | ".join(map(str, PRESET_CURVE_EPOCHS)) + " |",
+            "| --- |" + " ---: |" * len(PRESET_CURVE_EPOCHS),
+            f"| mean validation % (seeds {min(seeds)}-{max(seeds)}) | "
+            + " | ".join(f"{mean * 100:.2f}" for mean in means)
+            + " |",
+        ]
+    )
+
+
+def speed_runs(name: str) -> Callable[[], str]:
+    def make() -> str:
+        from bench import train_speed
+
+        return train_speed.run_tables(RESULTS / name)
+
+    return make
+
+
+def limits() -> str:
+    """bench.limits' measurements: each hostile input, what refusing it cost, and the line it got."""
+    saved = json.loads((RESULTS / "limits.json").read_text())
+    lines = [
+        f"{saved['machine']}, one run:",
+        "",
+        "| hostile input | bytes on disk | refused in s (process start to exit) | peak RSS MB | the error line |",
+        "| --- | ---: | ---: | ---: | --- |",
+    ]
+    for case in saved["cases"]:
+        message = case["message"].replace("|", "\\|")
+        lines.append(
+            f"| {case['case']} | {case['bytes']:,} | {case['seconds']:.2f} | {case['peak_rss_mb']:.0f} | {message} |"
+        )
+    return "\n".join(lines)
 
 
 def loop_tables() -> str:
@@ -77,6 +287,7 @@ def export_formats() -> str:
 
 
 TABLES: dict[str, Callable[[], str]] = {
+    "headline": headline,
     "candidates-choosing": candidates_table("candidates-choosing.json", against=None),
     "candidates-choosing-curves": candidates_curves("candidates-choosing.json"),
     "candidates-reporting": candidates_table(
@@ -84,7 +295,18 @@ TABLES: dict[str, Callable[[], str]] = {
         against="backends-cpu.json: default, tensorflow",
         benchmark=RESULTS / "backends-cpu.json",
     ),
+    "committed-run": committed_run,
+    "seeds-reporting": lambda: seeds_report("--seeds", "101-110"),
+    "seeds-split": lambda: seeds_report("--vary", "prepare.seed", "--seeds", "1-5"),
+    "seed-kinds": seed_kinds,
+    "formats-over-seeds": formats_over_seeds,
+    "preset-curve": preset_curve,
     "loop": loop_tables,
+    "limits": limits,
+    "backends-cpu": speed_runs("backends-cpu.json"),
+    "tensorflow-before-after": speed_runs("tensorflow-before-after.json"),
+    "tensorflow-before-after-quiet": speed_runs("tensorflow-before-after-quiet.json"),
+    "offline-cpu-check": speed_runs("offline-cpu-check.json"),
     "export-formats": export_formats,
 }
 

@@ -1,0 +1,149 @@
+"""Hostile input, refused: how long each refusal takes and how much memory, measured.
+
+docs/reliability.md promises that what comes from outside the repository is read in bounded
+memory and time. The tests check that each hostile file is refused, with the right message, under
+a memory cap; this measures what the refusal costs, each case in its own Python process from
+start to exit (start-up included), the way a stage or `lenet5-predict` meets the file: the seconds
+it ran and its peak resident memory, the process's own high-water mark (Linux's /proc).
+
+    python -m bench.limits [--out bench/results/limits.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import zlib
+from collections.abc import Callable
+from pathlib import Path
+
+from lenet5.errors import PipelineError, run_command
+from lenet5.files import write_json
+
+ROOT = Path(__file__).resolve().parent.parent
+BOMB_GIGABYTES = 8  # zeros behind the gzip bomb: a few MB on disk
+BOMB_TARGET = "train-images-idx3-ubyte"  # the bomb poses as it; data/sources.yaml gives its real size
+
+
+def gzip_bomb(path: Path) -> None:
+    """A gzip file of BOMB_GIGABYTES of zeros, written a block at a time."""
+    block, compressor = bytes(1 << 24), zlib.compressobj(9, zlib.DEFLATED, 31)
+    with open(path, "wb") as out:
+        for _ in range(BOMB_GIGABYTES * 64):
+            out.write(compressor.compress(block))
+        out.write(compressor.flush())
+
+
+def idx_header_claiming_4_billion(path: Path) -> None:
+    header = (0x00000803).to_bytes(4, "big") + (0xFFFFFFFF).to_bytes(4, "big") + (28).to_bytes(4, "big") * 2
+    path.write_bytes(zlib.compress(header, wbits=31))
+
+
+def png_of_size(width: int, height: int) -> bytes:
+    """A valid greyscale PNG of width x height black pixels: a few MB on disk at most."""
+    compressor = zlib.compressobj(9)
+    row = b"\x00" + bytes(width)
+    data = b"".join(compressor.compress(row) for _ in range(height)) + compressor.flush()
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return len(body).to_bytes(4, "big") + kind + body + zlib.crc32(kind + body).to_bytes(4, "big")
+
+    header = width.to_bytes(4, "big") + height.to_bytes(4, "big") + bytes([8, 0, 0, 0, 0])
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", data) + chunk(b"IEND", b"")
+
+
+def billion_laughs() -> str:
+    """Nine YAML lines whose aliases would expand to 10^9 strings."""
+    lines = ["a: &a ['lol', 'lol', 'lol', 'lol', 'lol', 'lol', 'lol', 'lol', 'lol', 'lol']"]
+    lines += [f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join(['*' + chr(97 + i)] * 10)}]" for i in range(8)]
+    return "\n".join(lines) + "\n"
+
+
+# (name, file name, how to write it, the library call that meets it, as Python taking the path)
+CASES: tuple[tuple[str, str, Callable[[Path], None], str], ...] = (
+    (
+        f"an IDX gzip of {BOMB_GIGABYTES} GB of zeros as train-images (decompression)",
+        f"{BOMB_TARGET}.gz",
+        gzip_bomb,
+        "from lenet5.idx import gunzip_digest; from lenet5.sources import load_sources; "
+        f"gunzip_digest(PATH, load_sources(Path({str(ROOT / 'data/sources.yaml')!r})).files[{BOMB_TARGET!r}].size, "
+        "PATH.name)",
+    ),
+    (
+        "an IDX header claiming 4,294,967,295 images",
+        f"{BOMB_TARGET}.gz",
+        idx_header_claiming_4_billion,
+        "from lenet5.idx import load_images; load_images(PATH)",
+    ),
+    (
+        "a PNG of 20000x20000 pixels (lenet5-predict)",
+        "huge.png",
+        lambda path: path.write_bytes(png_of_size(20_000, 20_000)),
+        "from lenet5.digits import read_digit; read_digit(PATH)",
+    ),
+    (
+        "a PNG of 60000x60000 pixels (lenet5-predict)",
+        "huger.png",
+        lambda path: path.write_bytes(png_of_size(60_000, 60_000)),
+        "from lenet5.digits import read_digit; read_digit(PATH)",
+    ),
+    (
+        "a params.yaml of nested aliases (billion laughs)",
+        "params.yaml",
+        lambda path: path.write_text(billion_laughs()),
+        "from lenet5.config import load_params; load_params(PATH)",
+    ),
+)
+
+
+def measure(call: str, path: Path) -> dict[str, object]:
+    """Run `call` on `path` in a fresh Python; it must raise PipelineError. Seconds, peak RSS, message.
+
+    The peak is the process's own high-water mark (VmHWM in /proc/self/status, read as it exits):
+    the kernel's ru_maxrss for a child also counts the parent it was forked from.
+    """
+    program = (
+        "import sys; from pathlib import Path; from lenet5.errors import PipelineError\n"
+        f"PATH = Path({path.name!r})\n"
+        "def peak():\n"
+        "    status = Path('/proc/self/status').read_text()\n"
+        "    return int(status.split('VmHWM:')[1].split()[0])\n"
+        f"try:\n    {call}\nexcept PipelineError as error:\n"
+        "    print(peak(), file=sys.stderr); print(error, file=sys.stderr); sys.exit(2)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    started = time.monotonic()
+    # Run beside the file, so that the message names it as a user would have (no temporary folder).
+    done = subprocess.run([sys.executable, "-c", program], capture_output=True, env=env, text=True, cwd=path.parent)
+    seconds = time.monotonic() - started
+    if done.returncode != 2:
+        raise PipelineError(f"{path.name}: not refused (exit {done.returncode}): {done.stderr.strip()[-300:]}")
+    peak_kb, message = done.stderr.strip().split("\n", 1)
+    return {"seconds": round(seconds, 2), "peak_rss_mb": round(int(peak_kb) / 1024, 1), "message": message}
+
+
+def main() -> None:
+    from bench.train_speed import describe_machine
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, help="also write the measurements to this JSON file")
+    args = parser.parse_args()
+    cases = []
+    with tempfile.TemporaryDirectory() as folder:
+        for name, filename, write, call in CASES:
+            path = Path(folder) / filename
+            write(path)
+            found = {"case": name, "bytes": path.stat().st_size, **measure(call, path)}
+            path.unlink()
+            print(f"{name}: {found['bytes']:,} bytes, refused in {found['seconds']} s at {found['peak_rss_mb']} MB")
+            cases.append(found)
+    if args.out:
+        write_json(args.out, {"machine": describe_machine(), "cases": cases})
+
+
+if __name__ == "__main__":
+    run_command("bench", main)
