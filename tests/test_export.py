@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -84,6 +85,35 @@ def test_forced_export_rewrites_the_same_bytes(trained_project: Project) -> None
     assert "Running stage 'export'" in rerun.stdout  # written again, not restored from a cache
     assert file_hashes(trained_project.path, EXPORTED) == before
     assert "up to date" in trained_project.dvc("status").stdout.lower()
+
+
+def test_the_int8_file_is_what_deploying_md_says_and_its_python_runs(trained_project: Project) -> None:
+    """docs/deploying.md's "LiteRT on a device": the input and output quantization, the ops a
+    microcontroller must register, and its Python snippet, run as printed on the exported file."""
+    page = (ROOT / "docs/deploying.md").read_text()
+    section = page[page.index("## LiteRT on a device") :]
+    snippet = section.split("```python\n", 1)[1].split("```", 1)[0]
+    named_ops = re.search(r"register the nine ops it uses \(([A-Z_0-9, ]+);", section.replace("\n", " "))
+    assert named_ops is not None
+    probe = (
+        snippet.replace('model_path="lenet5_int8.tflite"', 'model_path="models/lenet5_int8.tflite"')
+        + "import json\n"
+        + "inputs, outputs = interpreter.get_input_details()[0], interpreter.get_output_details()[0]\n"
+        + "print(json.dumps({'probabilities': probabilities.tolist(), "
+        + "'ops': sorted({op['op_name'] for op in interpreter._get_ops_details()} - {'DELEGATE'}), "
+        + "'input': [str(inputs['dtype'].__name__), inputs['shape'].tolist(), list(inputs['quantization'])], "
+        + "'output': [str(outputs['dtype'].__name__), outputs['shape'].tolist(), list(outputs['quantization'])]}))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], cwd=trained_project.path, env=trained_project.env,
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    found = json.loads(done.stdout.strip().splitlines()[-1])
+    assert found["input"] == ["uint8", [1, 28, 28, 1], [1.0, 0]]  # 0-255 pixels go in unchanged
+    assert found["output"] == ["uint8", [1, 10], [1 / 256, 0]]  # divide by 256 for probabilities
+    assert found["ops"] == sorted(op.strip() for op in named_ops[1].split(","))
+    assert len(found["probabilities"]) == 10 and sum(found["probabilities"]) == pytest.approx(1, abs=0.05)
 
 
 def test_predict_gives_the_same_digits_in_every_format(trained_project: Project, tmp_path: Path) -> None:
