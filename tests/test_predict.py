@@ -158,6 +158,14 @@ def test_works_from_any_folder_and_answers_help_at_once(trained_project: Project
     )
     assert shown.returncode == 0 and shown.stdout.startswith("usage: lenet5-predict")
     assert shown.stderr == "[]\n"  # no model runtime was imported
+    # docs/predict.md: a .tflite file never imports TensorFlow (or Keras), only LiteRT's interpreter.
+    int8 = trained_project.path / "models/lenet5_int8.tflite"
+    probe = probe.replace("['lenet5-predict', '--help']", f"['lenet5-predict', '--model', {str(int8)!r}, 'digit.png']")
+    classified = subprocess.run(
+        [sys.executable, "-c", probe], cwd=tmp_path, env=trained_project.env, capture_output=True, text=True, timeout=60
+    )
+    assert classified.returncode == 0 and classified.stdout.startswith("digit.png: "), classified.stderr
+    assert classified.stderr.splitlines()[-1] == "['ai_edge_litert']"
 
 
 @needs_memory_limits
