@@ -21,13 +21,12 @@ from pathlib import Path
 
 from lenet5.config import load_params
 from lenet5.errors import PipelineError, run_command
-from lenet5.seeds import REPORTING_SEEDS, Spread, group_by_settings
+from lenet5.seeds import REPORTING_SEEDS, Spread
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench/results"
 PAGES = ("README.md", "docs/*.md")
 BLOCK = re.compile(r"(<!-- table: ([\w-]+) -->\n)(.*?)(<!-- end table -->)", re.DOTALL)
-# Each format's row label in the export table, in the stage's order.
 TEST_DIGITS = 10_000  # MNIST's test set: the results files hold accuracy, errors are its complement
 # README's results rows: label, where the test accuracies come from, where the rest come from
 # (None: the same runs); ("candidates", name) in candidates-reporting.json, or ("benchmark", file, case).
@@ -54,10 +53,11 @@ HEADLINE_ROWS = (
     ),
 )
 SEEDS = RESULTS / "seeds.json"  # the pipeline's own sweeps (`dvc exp run --queue`), saved by tools.seeds --save
-SEED_FIXED = 98  # params.yaml's seeds, held while the other one varies
+SEED_FIXED = 98  # what the sweeps held the other seed at: params.yaml's, when they ran
 # (the seed varied, the seed held at SEED_FIXED, the values of the varied one)
 SEED_KINDS = (("train.seed", "prepare.seed", REPORTING_SEEDS), ("prepare.seed", "train.seed", tuple(range(1, 6))))
 PRESET_CURVE_EPOCHS = (1, 4, 8, 12, 16, 18, 19, 20)  # where the preset's curve is shown, still rising
+# Each format's row label in the export tables, in the stage's order.
 FORMAT_LABELS = {
     "keras": "Keras (`.keras`, optimizer state included)",
     "saved_model": "SavedModel (TF Serving)",
@@ -150,20 +150,16 @@ def committed_run() -> str:
     )
 
 
-def seeds_report(*args: str) -> str:
-    """What `python -m tools.seeds --from bench/results/seeds.json ARGS` prints, with its command."""
-    from tools import seeds
+def seeds_report(vary: str, seeds: str) -> str:
+    """What `python -m tools.seeds --from bench/results/seeds.json [--vary KEY] --seeds SEEDS` prints."""
+    from tools import seeds as summarised
 
-    command = ["python", "-m", "tools.seeds", "--from", str(SEEDS.relative_to(ROOT)), *args]
-    runs, head, _ = seeds.load(SEEDS)
-    chosen = seeds.seed_set(args[args.index("--seeds") + 1]) if "--seeds" in args else None
-    vary = args[args.index("--vary") + 1] if "--vary" in args else seeds.SEED
-    runs = [run for run in runs if chosen is None or run[1].get(vary) in chosen]
-    groups = group_by_settings(runs, vary)
-    reference = next((group for group in groups if head in group.names), groups[0])
-    groups.remove(reference)
-    text = seeds.report([reference, *groups], reference, 0, False, f"`{SEEDS.relative_to(ROOT)}`", vary)
-    return f"```\n$ {' '.join(command)}\n{text}\n```"
+    source = str(SEEDS.relative_to(ROOT))
+    options = ([] if vary == summarised.SEED else ["--vary", vary]) + ["--seeds", seeds]
+    runs, head, _ = summarised.load(SEEDS)
+    runs = summarised.of_seeds(runs, vary, summarised.seed_set(seeds))
+    text = summarised.summary(runs, head, 0, f"`{source}`", vary, None, False)
+    return f"```\n$ python -m tools.seeds --from {source} {' '.join(options)}\n{text}\n```"
 
 
 def seed_kinds() -> str:
@@ -296,8 +292,8 @@ TABLES: dict[str, Callable[[], str]] = {
         benchmark=RESULTS / "backends-cpu.json",
     ),
     "committed-run": committed_run,
-    "seeds-reporting": lambda: seeds_report("--seeds", "101-110"),
-    "seeds-split": lambda: seeds_report("--vary", "prepare.seed", "--seeds", "1-5"),
+    "seeds-reporting": lambda: seeds_report("train.seed", "101-110"),
+    "seeds-split": lambda: seeds_report("prepare.seed", "1-5"),
     "seed-kinds": seed_kinds,
     "formats-over-seeds": formats_over_seeds,
     "preset-curve": preset_curve,

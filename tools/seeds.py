@@ -228,6 +228,28 @@ def table(header: list[str], rows: list[list[str]], markdown: bool) -> list[str]
     ]
 
 
+def of_seeds(runs: list[Run], vary: str, seeds: set[int] | None) -> list[Run]:
+    """The runs whose `vary` param is one of `seeds` (all of them without seeds)."""
+    return runs if seeds is None else [run for run in runs if run[1].get(vary) in seeds]
+
+
+def summary(
+    runs: list[Run], head: str | None, skipped: int, source: str, vary: str, against: str | None, markdown: bool
+) -> str:
+    """The report over `runs` grouped by their params but `vary`; the reference group (always A)
+    holds `against`'s run, else HEAD's, else it is the first group."""
+    groups = group_by_settings(runs, vary)
+    wanted = against or head
+    reference = next((group for group in groups if wanted in group.names), None)
+    if reference is None:
+        if against:
+            known = ", ".join(name for group in groups for name in group.names)
+            raise PipelineError(f"--against {against}: no such run with results; known: {known}")
+        reference = groups[0]
+    groups.remove(reference)
+    return report([reference, *groups], reference, skipped, markdown, source, vary)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--md", action="store_true", help="Markdown tables, for a pull request")
@@ -252,22 +274,12 @@ def main() -> None:
             raise PipelineError(f"dvc exp show failed: {last}")
         runs, head, skipped, commits = read_runs(json.loads(done.stdout))
         source = "`dvc exp show`"
-    if args.seeds is not None:
-        runs = [run for run in runs if run[1].get(args.vary) in args.seeds]
+    runs = of_seeds(runs, args.vary, args.seeds)
     if not runs:
         raise PipelineError(f"no run with results in {source}; run `dvc repro` or `dvc exp run` first")
     if args.save:
         save(args.save, runs, head, commits, ["python", "-m", "tools.seeds", *sys.argv[1:]])
-    groups = group_by_settings(runs, args.vary)
-    wanted = args.against or head
-    reference = next((group for group in groups if wanted in group.names), None)
-    if reference is None:
-        if args.against:
-            known = ", ".join(name for group in groups for name in group.names)
-            raise PipelineError(f"--against {args.against}: no such run with results; known: {known}")
-        reference = groups[0]
-    groups.remove(reference)
-    print(report([reference, *groups], reference, skipped, args.md, source, args.vary))  # the reference is always A
+    print(summary(runs, head, skipped, source, args.vary, args.against, args.md))
 
 
 if __name__ == "__main__":
