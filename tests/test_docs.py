@@ -11,7 +11,7 @@ import pytest
 
 from lenet5.seeds import REPORTING_SEEDS
 from tests.conftest import ROOT
-from tools.docs_tables import BLOCK, TABLES, regenerate
+from tools.docs_tables import BLOCK, SEEDS, TABLES, regenerate
 
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 LINK = re.compile(r"(?<!!)\[[^\]]*\]\(([^)\s]+)\)|!\[[^\]]*\]\(([^)\s]+)\)")
@@ -93,7 +93,7 @@ def test_a_number_edited_by_hand_is_caught_and_rewritten(tmp_path: Path) -> None
 
 
 def saved_sweep() -> list[dict]:
-    return json.loads((ROOT / "bench/results/seeds.json").read_text())["runs"]
+    return json.loads(SEEDS.read_text())["runs"]
 
 
 def test_every_export_stays_within_a_tenth_of_a_point_on_every_reporting_seed() -> None:
