@@ -184,3 +184,38 @@ def test_the_split_seed_moves_accuracy_about_as_much_as_the_training_seed() -> N
     ratio = statistics.stdev(by_split) / statistics.stdev(by_training)
     assert 0.5 <= ratio <= 2, ratio
     assert min(seed_98) > statistics.fmean(by_training)
+
+
+MEAN_AND_STD = re.compile(r"\d+\.\d+\s+±\s+\d+\.\d+")  # a line may break inside one
+HISTORY = re.compile(r"previous round|earlier rounds", re.I)  # headings of sections kept as history
+
+
+def means(text: str) -> set[str]:
+    return {" ".join(figure.split()) for figure in MEAN_AND_STD.findall(text)}
+
+
+def uncited_means(pages: dict[str, str]) -> list[str]:
+    """Each `mean ± std` in the prose (outside tables and code) that no generated table shows,
+    unless its section's heading marks it as an earlier round's history."""
+    shown = {figure for text in pages.values() for block in BLOCK.finditer(text) for figure in means(block[3])}
+    found = []
+    for name, text in pages.items():
+        for section in re.split(r"^(?=#)", prose(BLOCK.sub("", text)), flags=re.M):
+            if HISTORY.search(section.partition("\n")[0]):
+                continue
+            words = "\n".join(line for line in section.splitlines() if not line.lstrip().startswith("|"))
+            found += [f"{name}: {figure}" for figure in sorted(means(words) - shown)]
+    return found
+
+
+def test_every_mean_in_the_prose_is_one_a_generated_table_shows() -> None:
+    """A figure the prose quotes is one a table writes from data: typed by hand, it drifts."""
+    assert uncited_means({str(page.relative_to(ROOT)): page.read_text() for page in PAGES}) == []
+
+
+def test_a_mean_typed_into_the_prose_is_caught() -> None:
+    table = "<!-- table: x -->\n| a |\n| --- |\n| 99.31 ± 0.06 |\n<!-- end table -->\n"
+    assert uncited_means({"page.md": table + "It scores 99.31 ± 0.06%.\n"}) == []
+    assert uncited_means({"page.md": table + "It scores 99.32 ±\n0.06%.\n"}) == ["page.md: 99.32 ± 0.06"]
+    history = table + "## Where the previous round stood\n\nIt scored 99.32 ± 0.06%.\n"
+    assert uncited_means({"page.md": history}) == []
