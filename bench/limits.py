@@ -103,15 +103,17 @@ CASES: tuple[tuple[str, str, Callable[[Path], None], str], ...] = (
 def measure(call: str, path: Path) -> dict[str, object]:
     """Run `call` on `path` in a fresh Python; it must raise PipelineError. Seconds, peak RSS, message.
 
-    The peak is the process's own high-water mark (VmHWM in /proc/self/status, read as it exits):
-    the kernel's ru_maxrss for a child also counts the parent it was forked from.
+    The peak is the process's own high-water mark (VmHWM in Linux's /proc/self/status, read as it
+    exits): the ru_maxrss wait4 gives for a child also counts the parent it was forked from.
     """
     program = (
         "import sys; from pathlib import Path; from lenet5.errors import PipelineError\n"
         f"PATH = Path({path.name!r})\n"
         "def peak():\n"
-        "    status = Path('/proc/self/status').read_text()\n"
-        "    return int(status.split('VmHWM:')[1].split()[0])\n"
+        "    try:\n"
+        "        return int(Path('/proc/self/status').read_text().split('VmHWM:')[1].split()[0])\n"
+        "    except OSError:  # no /proc (macOS): the process's own peak, in bytes there\n"
+        "        import resource; return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024\n"
         f"try:\n    {call}\nexcept PipelineError as error:\n"
         "    print(peak(), file=sys.stderr); print(error, file=sys.stderr); sys.exit(2)\n"
     )
