@@ -3,8 +3,8 @@
     dvc exp run --queue -S 'train.seed=range(1,11)'    # the current params over ten seeds
     dvc queue start -j 1                               # then `dvc queue status` until all say Success
     python -m tools.seeds [--md] [--against NAME] [--seeds 101-110] [--rev REV ...] [--vary KEY]
-    python -m tools.seeds --seeds 101-110 --save bench/results/seeds-reporting.json   # keep them
-    python -m tools.seeds --from bench/results/seeds-reporting.json                   # read them back
+    python -m tools.seeds --save bench/results/seeds.json                  # keep them, to commit
+    python -m tools.seeds --from bench/results/seeds.json --seeds 101-110  # read them back
 
 Every committed run that `dvc exp show` lists (the baseline commit and its experiments; the
 workspace is left out, since it repeats HEAD or is not committed) is grouped with the runs whose
@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from lenet5.errors import PipelineError, run_command
+from lenet5.files import write_json
 from lenet5.seeds import Group, Spread, difference, group_by_settings
 
 SEED = "train.seed"
@@ -124,10 +125,7 @@ def save(path: Path, runs: list[Run], head: str | None, revs: dict[str, str], co
             }
         )
     baseline = (git_output("rev-parse", "HEAD") or "").strip()
-    text = json.dumps({"command": " ".join(command), "baseline": baseline, "head": head, "runs": saved}, indent=1)
-    temporary = path.with_name(path.name + ".tmp")
-    temporary.write_text(text + "\n")
-    temporary.replace(path)  # never half a file
+    write_json(path, {"command": " ".join(command), "baseline": baseline, "head": head, "runs": saved})
 
 
 def load(path: Path) -> tuple[list[Run], str | None, list[dict[str, Any]]]:
