@@ -53,8 +53,7 @@ HEADLINE_ROWS = (
     ),
 )
 SEEDS = RESULTS / "seeds.json"  # the pipeline's own sweeps (`dvc exp run --queue`), saved by tools.seeds --save
-SEED_FIXED = 98  # what the sweeps held the other seed at: params.yaml's, when they ran
-# (the seed varied, the seed held at SEED_FIXED, the values of the varied one)
+# (the seed varied, the seed held where the sweep's baseline run has it, the values of the varied one)
 SEED_KINDS = (("train.seed", "prepare.seed", REPORTING_SEEDS), ("prepare.seed", "train.seed", tuple(range(1, 6))))
 PRESET_CURVE_EPOCHS = (1, 4, 8, 12, 16, 18, 19, 20)  # where the preset's curve is shown, still rising
 # Each format's row label in the export tables, in the stage's order.
@@ -166,17 +165,18 @@ def seed_kinds() -> str:
     """What each seed moves: train.seed over the reporting seeds, prepare.seed over five splits."""
     from tools import seeds
 
-    runs, _, _ = seeds.load(SEEDS)
+    runs, head, _ = seeds.load(SEEDS)
+    baseline = next(params for name, params, _ in runs if name == head)  # params.yaml when the sweeps ran
     lines = [
         "| seed varied | the other seed | n | test accuracy % | validation accuracy % |",
         "| --- | --- | ---: | ---: | ---: |",
     ]
     for vary, other, wanted in SEED_KINDS:
-        chosen = [run for run in runs if run[1][vary] in wanted and run[1][other] == SEED_FIXED]
+        chosen = [run for run in runs if run[1][vary] in wanted and run[1][other] == baseline[other]]
         test = [run[2]["accuracy"] for run in chosen]
         val = [run[2]["val_accuracy"] for run in chosen]
         lines.append(
-            f"| `{vary}` {min(wanted)}-{max(wanted)} | `{other}: {SEED_FIXED}` | {len(chosen)} "
+            f"| `{vary}` {min(wanted)}-{max(wanted)} | `{other}: {baseline[other]}` | {len(chosen)} "
             f"| {spread_cell(test, 100, 3)} | {spread_cell(val, 100, 3)} |"
         )
     return "\n".join(lines)
