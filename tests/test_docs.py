@@ -11,7 +11,7 @@ import pytest
 
 from lenet5.seeds import REPORTING_SEEDS
 from tests.conftest import ROOT
-from tools.docs_tables import BLOCK, SEEDS, TABLES, regenerate
+from tools.docs_tables import BLOCK, SEEDS, TABLES, regenerate, reported_runs
 
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 LINK = re.compile(r"(?<!!)\[[^\]]*\]\(([^)\s]+)\)|!\[[^\]]*\]\(([^)\s]+)\)")
@@ -112,10 +112,7 @@ def test_every_export_stays_within_a_tenth_of_a_point_on_every_reporting_seed() 
 def test_the_candidates_runner_trains_what_the_pipeline_trains() -> None:
     """docs/experiments.md: the runner that chose the settings trains with the train stage's own
     function, so its test accuracy for a seed is the pipeline's, to the digit."""
-    saved = json.loads((ROOT / "bench/results/candidates-reporting.json").read_text())["candidates"]
-    runner = {
-        run["seed"]: run["test_accuracy"] for c in saved if c["name"] == "params.yaml (this round)" for run in c["runs"]
-    }
+    runner = {run["seed"]: run["test_accuracy"] for run in reported_runs(("candidates", "params.yaml (this round)"))}
     pipeline = {
         run["params"]["train.seed"]: run["metrics"]["accuracy"]
         for run in saved_sweep()

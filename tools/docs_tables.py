@@ -216,8 +216,7 @@ def formats_over_seeds() -> str:
 
 def preset_curve() -> str:
     """The preset's mean validation accuracy after chosen epochs, over the seeds it reported on."""
-    saved = json.loads((RESULTS / "candidates-reporting.json").read_text())["candidates"]
-    runs = next(candidate["runs"] for candidate in saved if candidate["name"] == "make best (this round)")
+    runs = reported_runs(("candidates", "make best (this round)"))
     seeds = [run["seed"] for run in runs]
     curves = [run["epoch_val_accuracy"] for run in runs]
     means = [Spread.of([curve[epoch - 1] for curve in curves]).mean for epoch in PRESET_CURVE_EPOCHS]
