@@ -31,9 +31,16 @@ MAX_YAML_DEPTH = 8
 Rule = Callable[[Any], Any]  # returns the checked value, or raises ValueError("expected ...")
 
 
-def setting(rule: Rule) -> Any:
-    """A dataclass field checked by `rule` when the file is loaded."""
-    return field(metadata={"rule": rule})
+def setting(rule: Rule, meaning: str = "", allowed: str = "") -> Any:
+    """A dataclass field checked by `rule` when the file is loaded. `meaning` and `allowed` (by
+    default the rule's own words) are what docs/params.md shows of it: written here once."""
+    return field(metadata={"rule": rule, "meaning": meaning, "allowed": allowed or getattr(rule, "allowed", "")})
+
+
+def described(rule: Rule, allowed: str) -> Rule:
+    """`rule`, with the words docs/params.md uses for the values it allows."""
+    rule.allowed = allowed  # type: ignore[attr-defined]
+    return rule
 
 
 def integer(low: int, high: int) -> Rule:
@@ -42,7 +49,7 @@ def integer(low: int, high: int) -> Rule:
             raise ValueError(f"expected an integer from {low} to {high}")
         return int(value)
 
-    return check
+    return described(check, f"integer {low} to {'2^31-1' if high == 2**31 - 1 else f'{high:,}'}")
 
 
 def number(low: float, high: float, *, low_open: bool = False, high_open: bool = False) -> Rule:
@@ -58,7 +65,7 @@ def number(low: float, high: float, *, low_open: bool = False, high_open: bool =
             raise ValueError(f"expected a number in {interval}")
         return float(value)
 
-    return check
+    return described(check, interval)
 
 
 def choice(*allowed: str) -> Rule:
@@ -67,7 +74,7 @@ def choice(*allowed: str) -> Rule:
             raise ValueError(f"expected one of {', '.join(allowed)}")
         return str(value)
 
-    return check
+    return described(check, ", ".join(allowed))
 
 
 def pair(low: float, high: float) -> Rule:
@@ -78,42 +85,91 @@ def pair(low: float, high: float) -> Rule:
             raise ValueError(f"expected a list of two numbers in [{low}, {high})")
         return tuple(number(low, high, high_open=True)(v) for v in value)  # type: ignore[return-value]
 
-    return check
+    return described(check, f"two numbers in [{low}, {high})")
 
 
+# Each setting's rule, what it means and which values it takes, once: params.yaml holds the values,
+# docs/params.md is written from these (`make docs`), and check_params applies the rules.
 @dataclass(frozen=True)
 class PrepareConfig:
-    validation_size: float = setting(number(0, 1, low_open=True, high_open=True))  # fraction held out
-    seed: int = setting(integer(0, 2**31 - 1))  # seed of the train/validation split
+    validation_size: float = setting(
+        number(0, 1, low_open=True, high_open=True), "fraction of the training images held out for validation"
+    )
+    seed: int = setting(integer(0, 2**31 - 1), "seed of that split")
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    seed: int = setting(integer(0, 2**31 - 1))  # weights, shuffling and augmentation
-    epochs: int = setting(integer(1, 1000))  # passes over the training split
-    batch_size: int = setting(integer(1, MNIST_TRAIN_IMAGES))  # images per step
-    optimizer: str = setting(choice("adam", "adamw", "sgd", "rmsprop"))  # sgd: Nesterov, momentum 0.9
-    adam_betas: tuple[float, float] = setting(pair(0, 1))  # adam, adamw: decay of the gradient averages
-    learning_rate: float = setting(number(0, 1, low_open=True))  # peak learning rate
-    lr_schedule: str = setting(choice("constant", "warmup_cosine"))  # warmup_cosine: linear up, cosine to 0
-    warmup_epochs: float = setting(number(0, 1000))  # length of the warm-up, fractions allowed
-    weight_decay: float = setting(number(0, 1, high_open=True))  # decoupled weight decay, 0 for none
-    ema_momentum: float = setting(number(0, 1, high_open=True))  # the saved model: an average of the weights; 0 off
-    augment_max_shift: float = setting(number(0, 8))  # random shift of each training image, pixels
-    augment_max_rotation: float = setting(number(0, 45))  # random rotation of each training image, degrees
-    elastic_strength: float = setting(number(0, 8))  # elastic distortion: control points move up to this, pixels; 0 off
-    elastic_smoothness: float = setting(number(2, 28))  # pixels between the field's control points: larger, smoother
-    unaugmented_epochs: int = setting(integer(0, 1000))  # the last epochs see the images unchanged
-    label_smoothing: float = setting(number(0, 1, high_open=True))  # weight moved from the true digit to all 10
-    threads: int = setting(integer(0, 256))  # TensorFlow intra-op threads, 0 for all cores
-    distribute: str = setting(choice("none", "mirrored", "multi_worker"))  # replicas: lenet5/placement.py
-    backend: str = setting(choice("tensorflow", "jax"))  # the Keras backend that trains
+    seed: int = setting(integer(0, 2**31 - 1), "seeds weights, shuffling and augmentation")
+    epochs: int = setting(integer(1, 1000), "passes over the training split")
+    batch_size: int = setting(
+        integer(1, MNIST_TRAIN_IMAGES), "images per step", "1 to the training-split size (54,000 for MNIST by default)"
+    )
+    optimizer: str = setting(choice("adam", "adamw", "sgd", "rmsprop"), "optimizer (sgd is Nesterov with momentum 0.9)")
+    adam_betas: tuple[float, float] = setting(
+        pair(0, 1),
+        "Adam's and AdamW's `beta_1`, `beta_2`: how slowly the averages of gradients and squared gradients "
+        "forget (Keras's own are [0.9, 0.999]); `-S 'train.adam_betas=[0.9,0.999]'`",
+    )
+    learning_rate: float = setting(number(0, 1, low_open=True), "peak learning rate")
+    lr_schedule: str = setting(
+        choice("constant", "warmup_cosine"), "`constant`, or linear warm-up then cosine decay to 0"
+    )
+    warmup_epochs: float = setting(
+        number(0, 1000), "length of the warm-up (fractions allowed)", "0 to below `train.epochs`"
+    )
+    weight_decay: float = setting(number(0, 1, high_open=True), "decoupled weight decay, 0 for none")
+    ema_momentum: float = setting(
+        number(0, 1, high_open=True),
+        "the saved model is the exponential moving average of the weights, updated after every step with this "
+        "momentum (Keras's `use_ema`); training itself goes on from its own weights; 0 off",
+    )
+    augment_max_shift: float = setting(
+        number(0, 8),
+        "random shift of each training image, in pixels",
+        "[0, 8]; 0 with rotation 0 turns augmentation off",
+    )
+    augment_max_rotation: float = setting(number(0, 45), "random rotation of each training image, in degrees")
+    elastic_strength: float = setting(
+        number(0, 8),
+        "elastic distortion (Simard et al. 2003): each control point of a smooth random displacement field "
+        "moves up to this many pixels along x and y; 0 off",
+    )
+    elastic_smoothness: float = setting(
+        number(2, 28),
+        "pixels between the field's control points (a cubic B-spline through them): larger is smoother",
+    )
+    unaugmented_epochs: int = setting(
+        integer(0, 1000),
+        "the last epochs train on the images unchanged, after the augmented ones",
+        "0 to `train.epochs`",
+    )
+    label_smoothing: float = setting(
+        number(0, 1, high_open=True),
+        "share of each target spread evenly over the classes (Keras `label_smoothing`)",
+    )
+    threads: int = setting(
+        integer(0, 256), "TensorFlow intra-op threads, 0 for all cores; 0 with `jax` (XLA takes every core)"
+    )
+    distribute: str = setting(
+        choice("none", "mirrored", "multi_worker"),
+        "`none`; `mirrored`: one replica per local GPU (or the CPU), TensorFlow's `MirroredStrategy` or Keras's "
+        "`DataParallel` on JAX; `multi_worker`: one process per machine, from `TF_CONFIG`, TensorFlow only "
+        "(see [Beyond one CPU](scaling.md))",
+    )
+    backend: str = setting(
+        choice("tensorflow", "jax"),
+        "the Keras backend that trains; the model file is the same format either way, and evaluate, export and "
+        "`lenet5-predict` read it (see [Beyond one CPU](scaling.md))",
+    )
 
 
 @dataclass(frozen=True)
 class PlotConfig:
-    misclassified_max: int = setting(integer(1, 100))  # digits shown in misclassified.png
-    dpi: int = setting(integer(50, 300))  # resolution of the PNGs
+    misclassified_max: int = setting(
+        integer(1, 100), "how many misclassified digits `plots/misclassified.png` shows", "1 to 100"
+    )
+    dpi: int = setting(integer(50, 300), "resolution of the PNGs", "50 to 300")
 
 
 @dataclass(frozen=True)
