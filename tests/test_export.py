@@ -148,6 +148,19 @@ def foreign_tflite(path: Path) -> None:
         path.write_bytes(tf.lite.TFLiteConverter.from_keras_model(model).convert())
 
 
+def tensor_hungry_tflite(path: Path) -> None:
+    """A small valid LiteRT file whose input and output tensors would take 2 x 100 MB: over the cap
+    on what a .tflite file may make the interpreter allocate (docs/reliability.md)."""
+    import keras
+    import tensorflow as tf
+
+    from lenet5.export import quiet_converter
+
+    model = keras.Sequential([keras.Input((5000, 5000), batch_size=1), keras.layers.Rescaling(2.0)])
+    with quiet_converter():
+        path.write_bytes(tf.lite.TFLiteConverter.from_keras_model(model).convert())
+
+
 def saved_model_of(path: Path, body: Callable, signature: object) -> None:
     import tensorflow as tf
 
@@ -199,6 +212,10 @@ HOSTILE_MODELS = {
         "not a LiteRT (.tflite) model",
     ),
     "foreign tflite": (lambda p, t: foreign_tflite(t / "m.tflite"), "not one that takes a 28x28 digit"),
+    "tflite asking for 200 MB of tensors": (
+        lambda p, t: tensor_hungry_tflite(t / "m.tflite"),
+        "bytes of tensors, not a LeNet-5 model",
+    ),
     "tflite over the size limit": (
         lambda p, t: sparse_file(t / "m.tflite", 65 * 2**20),
         "over the 67,108,864 a LeNet-5 model file can be",

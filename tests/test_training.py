@@ -232,10 +232,15 @@ def test_score_matches_hand_computation() -> None:
 
 
 def train_once(
-    settings: TrainConfig, checkpoint: Path | None = None, init_seed: int | None = None, callbacks: list | None = None
+    settings: TrainConfig,
+    checkpoint: Path | None = None,
+    init_seed: int | None = None,
+    callbacks: list | None = None,
+    data_seed: int = 3,
 ) -> tuple[list[np.ndarray], list[dict]]:
-    """Train on small digits; `init_seed` draws other initial weights than `settings.seed` would."""
-    train, validation = make_digits(200, seed=3), make_digits(40, seed=8)
+    """Train on small digits (`data_seed` draws them); `init_seed` draws other initial weights than
+    `settings.seed` would."""
+    train, validation = make_digits(200, seed=data_seed), make_digits(40, seed=8)
     configure_backend(settings.seed if init_seed is None else init_seed, settings.threads)
     model = build_lenet5()
     history = fit(model, settings, train, validation, checkpoint=checkpoint, callbacks=callbacks or [])
@@ -326,6 +331,25 @@ def test_a_checkpoint_of_other_params_is_not_used(tmp_path: Path, capsys: pytest
     assert f"train: note: {checkpoint} is from another run (other params or data)" in capsys.readouterr().out
     assert epochs.begun == [0, 1]
     straight, straight_history = train_once(other)
+    assert history == straight_history
+    for a, b in zip(straight, weights, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_a_checkpoint_of_other_data_with_the_same_params_is_not_used(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Prepared data changed under unchanged params (another data set, another split): the
+    checkpoint of the old data is ignored, and training starts over on the new."""
+    checkpoint = tmp_path / "train.npz"
+    settings = config(epochs=2)
+    train_once(settings, checkpoint, data_seed=3)
+    capsys.readouterr()
+    epochs = EpochsRun()
+    weights, history = train_once(settings, checkpoint, callbacks=[epochs], data_seed=4)
+    assert f"train: note: {checkpoint} is from another run (other params or data)" in capsys.readouterr().out
+    assert epochs.begun == [0, 1]
+    straight, straight_history = train_once(settings, data_seed=4)
     assert history == straight_history
     for a, b in zip(straight, weights, strict=True):
         np.testing.assert_array_equal(a, b)
