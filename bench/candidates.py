@@ -37,8 +37,8 @@ from typing import Any
 import numpy as np
 from ruamel.yaml import YAML
 
-from bench.train_speed import describe_machine
 from lenet5.config import PARAMS_FILE, Params, load_params
+from lenet5.cpu import describe
 from lenet5.errors import PipelineError, run_command
 from lenet5.files import write_json
 from lenet5.seeds import CHOOSING_SEEDS, REPORTING_SEEDS, Spread, difference
@@ -236,7 +236,7 @@ def main() -> None:
     started = time.time()
     runs = run_seeds(args.changes, seeds, args.split, args.jobs)
     saved = json.loads(args.out.read_text()) if args.out.is_file() else {"candidates": []}
-    saved["machine"] = describe_machine()
+    saved["machine"] = describe()
     entry = {"name": args.name, "changes": args.changes, "split": args.split, "jobs": args.jobs, "runs": []}
     same = [c for c in saved["candidates"] if {**c, "runs": []} == entry]  # more seeds of a candidate
     if not same:

@@ -59,7 +59,7 @@ def main() -> None:
     if missing := [str(path) for path in paths if not path.exists()]:
         raise PipelineError(f"{', '.join(missing)}: missing; run `dvc repro export` first")
     images, _ = load_split(data, "test")
-    from bench.train_speed import describe_machine
+    from lenet5.cpu import describe
     from lenet5.runtimes import open_model
 
     configure_backend(seed=0, threads=1)  # one thread: as on a small device, no format given more cores
@@ -69,7 +69,7 @@ def main() -> None:
         latency[classifier.format] = latency_microseconds(classifier.probabilities, images)
         print(f"{classifier.format}: {latency[classifier.format]:,} us per digit ({path})", flush=True)
     if args.out:
-        write_json(args.out, {"machine": describe_machine(), "microseconds_per_digit": latency})
+        write_json(args.out, {"machine": describe(), "microseconds_per_digit": latency})
 
 
 if __name__ == "__main__":

@@ -129,7 +129,7 @@ def measure(call: str, path: Path) -> dict[str, object]:
 
 
 def main() -> None:
-    from bench.train_speed import describe_machine
+    from lenet5.cpu import describe
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, help="also write the measurements to this JSON file")
@@ -144,7 +144,7 @@ def main() -> None:
             print(f"{name}: {found['bytes']:,} bytes, refused in {found['seconds']} s at {found['peak_rss_mb']} MB")
             cases.append(found)
     if args.out:
-        write_json(args.out, {"machine": describe_machine(), "cases": cases})
+        write_json(args.out, {"machine": describe(), "cases": cases})
 
 
 if __name__ == "__main__":

@@ -40,7 +40,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.train_speed import describe_machine
+from lenet5.cpu import describe
 from lenet5.errors import PipelineError, run_command
 from lenet5.files import write_json
 
@@ -245,7 +245,7 @@ def main() -> None:
         finally:
             for clone in clones.values():
                 stop_workers(clone)
-    saved = {"machine": describe_machine(), "changes": args.set, "runs": runs}
+    saved = {"machine": describe(), "changes": args.set, "runs": runs}
     if args.out:
         write_json(args.out, saved)
     print(tables(saved))
@@ -256,7 +256,9 @@ def tables(saved: dict[str, Any]) -> str:
     runs = saved["runs"]
     revs = list(dict.fromkeys(run["rev"] for run in runs))
     header = " | ".join(f"{rev} ({_commit(runs, rev)})" for rev in revs)
-    lines = [f"Machine: {saved['machine']}", "", f"| case | {header} |"]
+    from bench.train_speed import describe_machine
+
+    lines = [f"Machine: {describe_machine(saved['machine'])}", "", f"| case | {header} |"]
     lines.append("| --- |" + " ---: |" * len(revs))
 
     def cell(rev: str, case: str, jobs: int | None = None) -> str:

@@ -25,7 +25,6 @@ import dataclasses
 import importlib
 import json
 import os
-import platform
 import re
 import resource
 import shlex
@@ -42,6 +41,7 @@ import yaml
 
 from lenet5.backend import INSTALL, require_backend, select_backend
 from lenet5.config import load_params
+from lenet5.cpu import ONEDNN, describe
 from lenet5.data import load_split
 from lenet5.errors import PipelineError, run_command
 from lenet5.files import write_json
@@ -56,7 +56,11 @@ CASES = {
     "before": "(d) this project's training, settings before the speed work",
     "default": "(e) this project's training, params.yaml",
     "no_elastic": "(f) params.yaml without elastic distortion",
+    "torch": "(g) a plain PyTorch loop: Adam, batch 512, no augmentation",
 }
+TENSORFLOW_CASES = [case for case in CASES if case != "torch"]  # what TF_ENABLE_ONEDNN_OPTS can change
+# --onednn: "project" leaves TF_ENABLE_ONEDNN_OPTS as lenet5/cpu.py sets it for this CPU; 0 and 1 force it.
+ONEDNN_SETTINGS = ("project", "0", "1")
 # The strongest plain Keras found (README's speed section has the search: batch 128 to 2048,
 # steps_per_execution 1, 32 and a whole epoch): batch 512 with one graph call per epoch.
 KERAS_BEST_BATCH = 512
@@ -169,6 +173,7 @@ def run_case(case: str, max_epochs: int, seed: int, backend: str) -> dict[str, A
     steady = seconds[1:] or seconds  # epoch 1 also traces and compiles the graph
     devices = device_names()
     return {
+        "onednn": os.environ.get(ONEDNN, "TensorFlow's default"),
         "case": case,
         "seed": seed,
         "samples_per_second": samples * len(steady) / sum(steady),
@@ -210,13 +215,15 @@ def table(results: dict[str, dict[str, Any]]) -> str:
         "| seeds reaching 99.0% | test accuracy % (mean ± std) | peak RSS MB | peak GPU MB |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
-    for case, r in results.items():
+    for key, r in results.items():
+        case, _, onednn = key.partition("@")
+        label = f"{CASES[case]}, {onednn_words(onednn)}" if onednn else CASES[case]
         to_99 = f"{r['seconds_to_99']:.1f}" if r["seconds_to_99"] is not None else "not reached"
         versus = f"{r['samples_per_second'] / baseline:.2f}x" if baseline else "-"
         device_mb = f"{r['peak_device_mb']:,.0f}" if r["peak_device_mb"] is not None else "-"
         accuracy = r["test_accuracy"]
         lines.append(
-            f"| {CASES[case]} | {r['samples_per_second']:,.0f} | {versus} "
+            f"| {label} | {r['samples_per_second']:,.0f} | {versus} "
             f"| {r['epochs']} | {r['train_seconds']:.1f} | {to_99} | {r['seeds_reaching_99']}/{r['seeds']} "
             f"| {accuracy.mean * 100:.2f} ± {accuracy.std * 100:.2f} (n={accuracy.n}) | {r['peak_rss_mb']:,.0f} "
             f"| {device_mb} |"
@@ -262,10 +269,34 @@ def run_train_stage() -> dict[str, float | None]:
     return {"startup_seconds": startup, "peak_rss_mb": usage.ru_maxrss / 1024}
 
 
-def describe_machine() -> str:
-    cpuinfo = Path("/proc/cpuinfo")
-    names = re.findall(r"model name\s*: (.*)", cpuinfo.read_text()) if cpuinfo.is_file() else []
-    return f"{names[0] if names else platform.machine()}, {os.cpu_count()} cores"
+def describe_machine(machine: dict[str, Any] | str) -> str:
+    """A --runs file's machine in words: CPU model, vector extension, cores (older files: a string)."""
+    if isinstance(machine, str):
+        return machine
+    return f"{machine['cpu']} ({machine['vector_extension']}), {machine['cores']} cores, {machine['system']}"
+
+
+def onednn_words(value: str | None) -> str:
+    return {"1": "oneDNN on", "0": "oneDNN off"}.get(value or "", "oneDNN as TensorFlow decides")
+
+
+def child_command(case: str, seed: int, args: argparse.Namespace) -> list[str]:
+    if case == "torch":
+        epochs = load_params().train.epochs
+        return [
+            str(args.torch_python),
+            "bench/torch_loop.py",
+            "--data",
+            str(DATA),
+            "--seed",
+            str(seed),
+            "--epochs",
+            str(epochs),
+        ]
+    return [
+        *(sys.executable, "-m", "bench.train_speed", "--case", case, "--seed", str(seed)),
+        *("--max-epochs", str(args.max_epochs), "--backend", args.backend),
+    ]
 
 
 def main() -> None:
@@ -278,6 +309,13 @@ def main() -> None:
     parser.add_argument("--cases", default=",".join(CASES), help=f"comma-separated, of {', '.join(CASES)}")
     parser.add_argument("--runs", type=Path, help="also write every run's figures to this JSON file")
     parser.add_argument("--table", type=Path, nargs="+", help="train nothing: the table of these --runs files")
+    parser.add_argument(
+        "--onednn",
+        default="project",
+        help="comma-separated TF_ENABLE_ONEDNN_OPTS settings to run each TensorFlow case with: project (as "
+        "lenet5/cpu.py chooses for this CPU), 0, 1; e.g. 0,1 for before and after in one run",
+    )
+    parser.add_argument("--torch-python", type=Path, help="the case torch: an interpreter with torch and numpy")
     args = parser.parse_args()
     if args.table:
         print_tables(args.table)
@@ -290,45 +328,59 @@ def main() -> None:
     if unknown := [case for case in cases if case not in CASES]:
         raise PipelineError(f"--cases: {', '.join(unknown)} unknown; expected some of {', '.join(CASES)}")
     require_backend(args.backend, where="--backend")
+    settings = args.onednn.split(",")
+    if unknown := [value for value in settings if value not in ONEDNN_SETTINGS]:
+        raise PipelineError(f"--onednn: {', '.join(unknown)} unknown; expected some of {', '.join(ONEDNN_SETTINGS)}")
     if args.case:
         seed = REPORTING_SEEDS[0] if args.seed is None else args.seed
         print(json.dumps(run_case(args.case, args.max_epochs, seed, args.backend)))
         return
+    if "torch" in cases and (args.torch_python is None or not args.torch_python.is_file()):
+        raise PipelineError(
+            f"--torch-python {args.torch_python}: the case torch needs an interpreter with torch and numpy "
+            "(e.g. python3 -m venv /tmp/torch && /tmp/torch/bin/pip install torch numpy)"
+        )
     seeds = REPORTING_SEEDS[: args.seeds]
     results, every_run = {}, []
-    for case in cases:
-        runs = []
-        for seed in seeds:
-            command = [sys.executable, "-m", "bench.train_speed", "--case", case, "--seed", str(seed)]
-            command += ["--max-epochs", str(args.max_epochs), "--backend", args.backend]
-            done = subprocess.run(command, capture_output=True, text=True)
+    # Each TensorFlow case under each oneDNN setting, seed by seed with the settings interleaved, so
+    # that a change in the machine's load falls on both alike.
+    variants = [(case, value) for case in cases for value in (settings if case != "torch" else ["project"])]
+    runs_of: dict[tuple[str, str], list[dict[str, Any]]] = {variant: [] for variant in variants}
+    for seed in seeds:
+        for case, value in variants:
+            env = dict(os.environ)
+            if value != "project":
+                env[ONEDNN] = value
+            done = subprocess.run(child_command(case, seed, args), capture_output=True, text=True, env=env)
             if done.returncode != 0:
                 raise PipelineError(f"case {case}, seed {seed} failed: {done.stderr.strip().splitlines()[-1:]}")
-            runs.append(json.loads(done.stdout.strip().splitlines()[-1]))
-            print(
-                f"{case} seed {seed}: test accuracy {runs[-1]['epoch_accuracies'][-1]:.4f}", file=sys.stderr, flush=True
-            )
-        results[case] = summarize(runs)
-        every_run += runs
+            run = json.loads(done.stdout.strip().splitlines()[-1])
+            runs_of[case, value].append(run)
+            every_run.append(run)
+            words = onednn_words(run.get("onednn")) if case != "torch" else run["backend"]
+            print(f"{case} ({words}) seed {seed}: test accuracy {run['epoch_accuracies'][-1]:.4f}", file=sys.stderr)
+    for (case, value), runs in runs_of.items():
+        results[case if len(settings) == 1 or case == "torch" else f"{case}@{value}"] = summarize(runs)
+    machine = describe()
     if args.runs:
-        write_json(args.runs, {"machine": describe_machine(), "runs": every_run})
+        write_json(args.runs, {"machine": machine, "runs": every_run})
     first = every_run[0]
-    machine = f"{first['device']}: {describe_machine()}, {first['backend']}, Keras {first['keras']}"
-    print(f"{machine}, seeds {seeds_text(seeds)}")
+    print(f"{first['device']}: {describe_machine(machine)}, {first['backend']}, Keras {first['keras']}, seeds "
+          f"{seeds_text(seeds)}")  # fmt: skip
     print(table(results))
     # The train stage needs DVCLive, which an offline accelerator may lack: measured on TensorFlow's full runs.
-    if args.backend == "tensorflow" and cases == list(CASES):
+    if args.backend == "tensorflow" and set(TENSORFLOW_CASES) <= set(cases) and len(settings) == 1:
         print_stage_and_ratios(results, seeds, run_train_stage())
 
 
 def print_tables(files: list[Path]) -> None:
     """The table of runs saved with --runs: one row per case and backend, in the order found."""
     for path in files:
-        print(f"{path}: {saved_runs(path)[1]}")
+        print(f"{path}: {describe_machine(saved_runs(path)[1])}")
         print(run_tables(path))
 
 
-def saved_runs(path: Path) -> tuple[list[dict[str, Any]], str]:
+def saved_runs(path: Path) -> tuple[list[dict[str, Any]], dict[str, Any] | str]:
     """The runs of a --runs file and the machine they ran on."""
     try:
         saved = json.loads(path.read_text())
@@ -339,13 +391,15 @@ def saved_runs(path: Path) -> tuple[list[dict[str, Any]], str]:
 
 def run_tables(path: Path) -> str:
     """A --runs file's tables, one per backend and its cases, each under a line saying what ran."""
-    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    groups: dict[tuple[str, str, str | None], list[dict[str, Any]]] = {}
     for run in saved_runs(path)[0]:
-        groups.setdefault((run["case"], run["backend"]), []).append(run)
+        groups.setdefault((run["case"], run["backend"], run.get("onednn")), []).append(run)
     parts = []
-    for (case, backend), group in groups.items():
+    for (case, backend, onednn), group in groups.items():
         seeds = tuple(run["seed"] for run in group)
-        what = f"{group[0]['device']}, {backend}, Keras {group[0]['keras']}, seeds {seeds_text(seeds)}"
+        keras = f", Keras {group[0]['keras']}" if case != "torch" else ""
+        setting = f", {onednn_words(onednn)}" if onednn and case != "torch" else ""
+        what = f"{group[0]['device']}, {backend}{keras}{setting}, seeds {seeds_text(seeds)}"
         parts.append(f"{what}:\n\n{table({case: summarize(group)})}")
     return "\n\n".join(parts)
 

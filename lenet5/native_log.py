@@ -24,7 +24,7 @@ NOISE = (
     # tf.data in TF 2.21 sets an attribute its own MapDataset kernel does not declare: logged as an
     # error at every dataset Keras builds (each epoch), and harmless
     b"NodeDef mentions attribute use_unbounded_threadpool which is not in the op definition",
-    # oneDNN's notice, on CPUs where TensorFlow turns it on (AVX-512): results are deterministic anyway
+    # oneDNN's notice, wherever it is on (AVX-512 by default; AVX2 by lenet5/cpu.py): results stay deterministic
     b"oneDNN custom operations are on",
     # which instructions this build could use beyond the ones it does (two lines)
     b"cpu_feature_guard.cc",

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from lenet5.backend import configure_backend, select_backend, skip_unused_imports
 from lenet5.config import load_params
+from lenet5.cpu import onednn_description
 from lenet5.data import load_split
 from lenet5.errors import EXIT_INTERRUPTED, hint_on_error, run_command
 from lenet5.files import write_json
@@ -53,7 +54,8 @@ def main() -> None:
     configure_backend(config.seed, config.threads)
     placement = place(config.distribute, args.worker_timeout)  # before any op: multi_worker needs that
     writer = placement.writes_outputs
-    print(f"train: training with {config.backend} on {placement.description}", flush=True)
+    onednn = f"; {onednn_description()}" if config.backend == "tensorflow" else ""
+    print(f"train: training with {config.backend} on {placement.description}{onednn}", flush=True)
     progress = Progress(config.epochs)
     callbacks: list = [progress]
     if writer:
