@@ -28,17 +28,22 @@ RESULTS = Path("bench/results")  # under the root whose pages are written: the d
 PAGES = ("README.md", "docs/*.md")
 BLOCK = re.compile(r"(<!-- table: ([\w-]+) -->\n)(.*?)(<!-- end table -->)", re.DOTALL)
 TEST_DIGITS = 10_000  # MNIST's test set: the results files hold accuracy, errors are its complement
+# The reporting runs of today's params.yaml and preset (bench.candidates --split test), and of the
+# params.yaml before TensorFlow's oneDNN kernels were chosen on AVX2 CPUs (its own kernels then).
+CURRENT = ("candidates", "reporting.json", "params.yaml")
+CURRENT_PRESET = ("candidates", "reporting.json", "make best")
+BEFORE_ONEDNN = ("candidates", "candidates-reporting.json", "params.yaml (this round)")
 # README's results rows: label, where the test accuracies come from, where the rest come from
-# (None: the same runs); ("candidates", name) in candidates-reporting.json, or ("benchmark", file, case).
+# (None: the same runs); ("candidates", file, name) of a bench.candidates file, or ("benchmark", file, case).
 HEADLINE_ROWS = (
     (
         "**`params.yaml`**: 5 epochs, batch 512, elastic distortions",
-        ("candidates", "params.yaml (this round)"),
+        CURRENT,
         None,
     ),
     (
         "`make best`: 20 epochs, batch 256, rate 0.01",
-        ("candidates", "make best (this round)"),
+        CURRENT_PRESET,
         None,
     ),
     (
@@ -94,8 +99,9 @@ def reported_runs(source: tuple[str, ...], root: Path = ROOT) -> list[dict[str, 
     """Runs as {seed, test_accuracy, and val_accuracy and seconds where measured}: a candidate of
     candidates-reporting.json, or a case of a bench.train_speed --runs file."""
     if source[0] == "candidates":
-        saved = json.loads((root / RESULTS / "candidates-reporting.json").read_text())["candidates"]
-        return next(candidate["runs"] for candidate in saved if candidate["name"] == source[1])
+        _, name, candidate_name = source
+        saved = json.loads((root / RESULTS / name).read_text())["candidates"]
+        return next(candidate["runs"] for candidate in saved if candidate["name"] == candidate_name)
     _, name, case = source
     from bench import train_speed
 
@@ -209,7 +215,7 @@ def formats_over_seeds(root: Path) -> str:
 
 def preset_curve(root: Path) -> str:
     """The preset's mean validation accuracy after chosen epochs, over the seeds it reported on."""
-    runs = reported_runs(("candidates", "make best (this round)"), root)
+    runs = reported_runs(("candidates", "candidates-reporting.json", "make best (this round)"), root)
     seeds = [run["seed"] for run in runs]
     curves = [run["epoch_val_accuracy"] for run in runs]
     means = [Spread.of([curve[epoch - 1] for curve in curves]).mean for epoch in PRESET_CURVE_EPOCHS]
@@ -298,7 +304,106 @@ def params_table(root: Path) -> str:
     return "\n".join(lines)
 
 
+def machines(root: Path) -> str:
+    """Every record in bench/results/ by the machine it names, and the pages whose tables use it."""
+
+    used: dict[str, set[str]] = {}
+    for page in pages(root):
+        for name in re.findall(r"^<!-- table: ([\w-]+) -->$", page.read_text(), re.M):
+            for record in TABLE_DATA.get(name, ()):
+                used.setdefault(record, set()).add(str(page.relative_to(root)))
+    rows: dict[str, list[str]] = {}
+    for path in sorted((root / RESULTS).glob("*.json")):
+        machine = json.loads(path.read_text()).get("machine")
+        if isinstance(machine, dict):
+            words = f"{machine['cpu']} | {machine['vector_extension']} | {machine['cores']}"
+        elif machine:  # recorded as words, before records named the vector extension
+            cores = re.search(r"(\d+) cores", machine)
+            extension = "no AVX-512 (the rest not recorded)" if "no AVX-512" in machine else "not recorded"
+            words = f"{re.split(r'[,(]', machine)[0].strip()} | {extension} | {cores[1] if cores else '-'}"
+        else:
+            words = "not recorded | - | -"
+        pages_using = ", ".join(sorted(used.get(path.name, ()))) or "-"
+        rows.setdefault(words, []).append(f"`{path.name}` ({pages_using})")
+    lines = ["| CPU | vector extension | cores | records (pages that show them) |", "| --- | --- | ---: | --- |"]
+    lines += [f"| {words} | {'; '.join(files)} |" for words, files in rows.items()]
+    return "\n".join(lines)
+
+
+def profile(root: Path) -> str:
+    from bench import profile_step
+
+    return profile_step.table(json.loads((root / RESULTS / "profile.json").read_text()))
+
+
+def accuracy_against_before(root: Path) -> str:
+    """Today's params.yaml over the reporting seeds against the same settings with TensorFlow's own
+    kernels: the means, Welch's 95% interval of the difference, and the earlier mean's own 95%
+    interval (Student's t), which today's mean should fall inside."""
+    from scipy import stats
+
+    from lenet5.seeds import difference
+
+    lines = [
+        "| runs | kernels | seeds | test accuracy % | 95% interval of the mean | validation accuracy % "
+        "| training seconds |",
+        "| --- | --- | --- | ---: | ---: | ---: | ---: |",
+    ]
+    spreads = {}
+    for label, kernels, source in (
+        ("`params.yaml` today", "oneDNN (chosen for AVX2)", CURRENT),
+        ("the same settings before", "TensorFlow's own", BEFORE_ONEDNN),
+    ):
+        runs = reported_runs(source, root)
+        test = Spread.of([run["test_accuracy"] for run in runs])
+        low, high = stats.t.interval(0.95, test.n - 1, loc=test.mean, scale=test.std / test.n**0.5)
+        seeds = [run["seed"] for run in runs]
+        cells = [spread_cell([run[key] for run in runs], 100, 2) for key in ("test_accuracy", "val_accuracy")]
+        seconds = spread_cell([run["seconds"] for run in runs], 1, 0)
+        lines.append(
+            f"| {label} | {kernels} | {min(seeds)}-{max(seeds)} (n={test.n}) | {cells[0]} "
+            f"| {low * 100:.2f} to {high * 100:.2f} | {cells[1]} | {seconds} |"
+        )
+        spreads[label] = test
+    today, before = spreads.values()
+    delta = difference(today, before)
+    lines += [
+        "",
+        f"Difference of the means: {delta.delta * 100:+.2f} points, 95% interval {delta.low * 100:+.2f} to "
+        f"{delta.high * 100:+.2f} (Welch).",
+    ]
+    return "\n".join(lines)
+
+
+# The results files each table reads (for the machines table).
+TABLE_DATA: dict[str, tuple[str, ...]] = {
+    "headline": ("reporting.json", "recipe.json"),
+    "accuracy-before-after": ("reporting.json", "candidates-reporting.json"),
+    "speed-avx2": ("onednn-avx2.json",),
+    "profile": ("profile.json",),
+    "candidates-choosing": ("candidates-choosing.json",),
+    "candidates-choosing-curves": ("candidates-choosing.json",),
+    "candidates-reporting": ("candidates-reporting.json", "backends-cpu.json"),
+    "preset-curve": ("candidates-reporting.json",),
+    "loop": ("loop.json",),
+    "limits": ("limits.json",),
+    "backends-cpu": ("backends-cpu.json",),
+    "tensorflow-before-after": ("tensorflow-before-after.json",),
+    "tensorflow-before-after-quiet": ("tensorflow-before-after-quiet.json",),
+    "offline-cpu-check": ("offline-cpu-check.json",),
+    "export-formats": ("latency.json",),
+    "formats-over-seeds": ("seeds.json",),
+    "seeds-reporting": ("seeds.json",),
+    "seeds-split": ("seeds.json",),
+    "seed-kinds": ("seeds.json",),
+}
+
+
 TABLES: dict[str, Callable[[Path], str]] = {
+    "machines": machines,
+    "speed-avx2": speed_runs("onednn-avx2.json"),
+    "profile": profile,
+    "accuracy-before-after": accuracy_against_before,
     "params": params_table,
     "headline": headline,
     "candidates-choosing": candidates_table("candidates-choosing.json", against=None),

@@ -125,7 +125,10 @@ def save(path: Path, runs: list[Run], head: str | None, revs: dict[str, str], co
             }
         )
     baseline = (git_output("rev-parse", "HEAD") or "").strip()
-    write_json(path, {"command": " ".join(command), "baseline": baseline, "head": head, "runs": saved})
+    from lenet5.cpu import describe
+
+    record = {"command": " ".join(command), "baseline": baseline, "head": head, "machine": describe(), "runs": saved}
+    write_json(path, record)  # the machine is this one: DVC's queue runs the experiments here
 
 
 def load(path: Path) -> tuple[list[Run], str | None, list[dict[str, Any]]]:
