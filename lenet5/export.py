@@ -1,7 +1,7 @@
 """The trained model in the formats that serve it outside Python: TensorFlow Serving and LiteRT.
 
 - A SavedModel in TensorFlow Serving's layout, `<model name>/1/`, whose `serving_default`
-  signature takes raw uint8 digits (N, 28, 28) as `pixels` and returns `probabilities` (N, 10).
+  signature takes raw uint8 digits (N, 28, 28) as `pixels` and returns `probabilities` (N, classes).
 - A LiteRT (TFLite) float32 file: the same network for a phone or an edge server.
 - A LiteRT full-integer int8 file: 8-bit weights and activations, uint8 pixels in and quantized
   probabilities out, calibrated on a seeded sample of the training split; the classic model for a
@@ -38,7 +38,7 @@ FINGERPRINT = "fingerprint.pb"
 
 
 class Serving(tf.Module):
-    """What TensorFlow Serving calls: raw uint8 digits in, digit probabilities out."""
+    """What TensorFlow Serving calls: raw uint8 images in, class probabilities out."""
 
     def __init__(self, model: keras.Model) -> None:
         super().__init__()

@@ -82,10 +82,24 @@ def write_params(project: Path, params: dict[str, Any]) -> None:
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
 
 
-def write_sources(project: Path, files: dict[str, dict[str, Any]]) -> None:
-    """data/sources.yaml for the generated data set, with no public mirror."""
+# MNIST's file of each role, as the generated mirror names them too.
+MNIST_NAMES = {
+    "train_images": "train-images-idx3-ubyte",
+    "train_labels": "train-labels-idx1-ubyte",
+    "test_images": "t10k-images-idx3-ubyte",
+    "test_labels": "t10k-labels-idx1-ubyte",
+}
+
+
+def sources_files(files: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """data/sources.yaml's `files` for files by MNIST's names (each with sha256 and size)."""
+    return {role: {"name": name, **files[name]} for role, name in MNIST_NAMES.items() if name in files}
+
+
+def write_sources(project: Path, files: dict[str, dict[str, Any]], **fields: Any) -> None:
+    """data/sources.yaml for the generated data set, with no public mirror (and `fields` changed)."""
     sources = yaml.safe_load((ROOT / "data/sources.yaml").read_text())
-    sources.update(mirrors=[], files=files)
+    sources.update(mirrors=[], files=sources_files(files), **fields)
     (project / "data/sources.yaml").write_text(yaml.safe_dump(sources, sort_keys=False))
 
 

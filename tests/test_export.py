@@ -124,7 +124,7 @@ def test_predict_gives_the_same_digits_in_every_format(trained_project: Project,
         result = predict(trained_project, "--json", "--model", model, *files)
         assert result.returncode == 0, (name, result.stderr)
         answers[name] = json.loads(result.stdout)
-    digits = {name: [a["digit"] for a in found] for name, found in answers.items()}
+    digits = {name: [a["class"] for a in found] for name, found in answers.items()}
     assert digits["keras"] == predicted[:10].tolist()
     assert digits["saved_model"] == digits["tflite_float32"] == digits["keras"]
     assert sum(a != b for a, b in zip(digits["tflite_int8"], digits["keras"], strict=True)) <= 1
