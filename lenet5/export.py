@@ -29,7 +29,7 @@ import tensorflow as tf
 from tensorflow.core.protobuf import fingerprint_pb2
 
 from lenet5.files import FOLDER_MODE, write_bytes
-from lenet5.model import as_model_input
+from lenet5.model import INPUT_SHAPE, as_model_input
 
 SERVING_VERSION = 1  # TF Serving serves the highest numbered version folder under the model's
 CALIBRATION_IMAGES = 500  # training images the int8 converter measures activation ranges on
@@ -103,8 +103,13 @@ def quiet_converter() -> Iterator[None]:
 
 
 def _converter(model: keras.Model) -> tf.lite.TFLiteConverter:
+    """A converter of `model` for one image at a time, (1, 28, 28, 1): the shape a device and
+    LiteRT.js in a browser feed (a model of any batch asks for a shape they cannot give), and no
+    ops to work out a batch size at run time."""
+    inputs = keras.Input(INPUT_SHAPE, batch_size=1, name="pixels")
+    one_at_a_time = keras.Model(inputs, model(inputs), name=model.name)
     with quiet_converter():
-        return tf.lite.TFLiteConverter.from_keras_model(model)
+        return tf.lite.TFLiteConverter.from_keras_model(one_at_a_time)
 
 
 def _convert(converter: tf.lite.TFLiteConverter) -> bytes:
