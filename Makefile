@@ -14,7 +14,7 @@ UV := $(or $(shell command -v uv 2>/dev/null),.uv/bin/uv)
 # The stages run `python -m stages.X`: put the project's environment first on PATH.
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: setup pipeline test test-fast lint bench browser best docs docs-check
+.PHONY: setup pipeline test test-fast lint bench browser best docs docs-check demo screenshot
 
 # With the interpreter's own pip when it has one (2 s); else a venv that brings pip (5 s).
 .uv/bin/uv:
@@ -23,7 +23,7 @@ export PATH := $(abspath $(BIN)):$(PATH)
 	  { rm -rf .uv && $(PYTHON) -m venv .uv && \
 	    .uv/bin/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION); }
 
-setup: $(UV)
+setup: $(UV) node_modules/.package-lock.json
 	@case "$(DEVICE)" in cpu|gpu) ;; *) echo "DEVICE=$(DEVICE): expected cpu or gpu" >&2; exit 2;; esac
 	@# Compiled bytecode: importing TensorFlow takes 2.5 s instead of 7 s where Python may not write
 	@# its own .pyc files (PYTHONDONTWRITEBYTECODE, read-only installs), and every stage imports it.
@@ -32,6 +32,12 @@ setup: $(UV)
 	@# (git-ignored) config: a clone set up without make keeps DVC's own online template.
 	$(BIN)/python -m tools.offline_plots_template --out .dvc/offline_plots.html
 	$(BIN)/dvc config --local plots.html_template offline_plots.html
+
+# The page's runtime (LiteRT.js), exactly as package-lock.json pins it, again only when the lock
+# changed; the page stage needs it (and runs `npm ci` itself where it is missing).
+node_modules/.package-lock.json: package-lock.json
+	@if command -v npm >/dev/null; then npm ci --no-audit --no-fund --loglevel=error; \
+	  else echo "note: install Node.js 18+ and npm: the page stage needs them (\`npm ci\`)"; fi
 
 pipeline: setup
 	$(BIN)/dvc repro
@@ -44,8 +50,9 @@ BEST := -S train.epochs=20 -S train.batch_size=256 -S train.learning_rate=0.01 \
 best: setup
 	$(BIN)/dvc exp run -n lenet5-best $(BEST)
 
-# The plots test opens the offline page in headless Chromium (Debian's chromium package). As root
-# with apt-get it is installed here; otherwise that one test is skipped (it fails under CI=true).
+# The page tests and the plots test open pages in headless Chromium (Debian's chromium package),
+# driven by Playwright. As root with apt-get it is installed here; otherwise those tests are
+# skipped (they fail under CI=true).
 browser:
 	@command -v chromium >/dev/null || command -v chromium-headless-shell >/dev/null || \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
@@ -82,3 +89,13 @@ docs: setup
 # and your tests must not fail on that (your README, once you publish your own results, is yours).
 docs-check: setup
 	$(BIN)/python -m tools.docs_tables --check
+
+# The draw-a-digit page that `make pipeline` built (web/), served on 127.0.0.1; PORT=8001 for another port.
+PORT ?= 8000
+demo: setup
+	@test -f web/index.html || { echo "web/: no page yet; run \`make pipeline\` (or \`dvc repro page\`)" >&2; exit 2; }
+	$(BIN)/python -m tools.serve_page --folder web --port $(PORT)
+
+# README's picture of the page: a digit drawn with the mouse in headless Chromium, as the tests draw.
+screenshot: setup browser
+	$(BIN)/python -m tools.screenshot_page --folder web --out docs/images/page.png

@@ -70,14 +70,15 @@ CASES: tuple[tuple[str, str, Callable[[Path], None], str], ...] = (
         f"{BOMB_TARGET}.gz",
         gzip_bomb,
         "from lenet5.idx import gunzip_digest; from lenet5.sources import load_sources; "
-        f"gunzip_digest(PATH, load_sources(Path({str(ROOT / 'data/sources.yaml')!r})).files[{BOMB_TARGET!r}].size, "
+        f"gunzip_digest(PATH, load_sources(Path({str(ROOT / 'data/sources.yaml')!r})).files['train_images'].size, "
         "PATH.name)",
     ),
     (
         "an IDX header claiming 4,294,967,295 images",
         f"{BOMB_TARGET}.gz",
         idx_header_claiming_4_billion,
-        "from lenet5.idx import load_images; load_images(PATH)",
+        "from lenet5.idx import load_images; from lenet5.sources import load_sources; "
+        f"load_images(PATH, load_sources(Path({str(ROOT / 'data/sources.yaml')!r})).files['train_images'].size)",
     ),
     (
         "a PNG of 20000x20000 pixels (lenet5-predict)",

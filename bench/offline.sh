@@ -37,7 +37,7 @@ case "$step" in
     export PYTHONPATH="$site${PYTHONPATH:+:$PYTHONPATH}" KERAS_BACKEND=jax
     python3 -c 'import jax; print("bench: JAX", jax.__version__, "on", jax.devices())'
     MNIST_MIRROR="$(cd "$folder/mnist" && pwd)" python3 -m stages.fetch --sources data/sources.yaml --out data/raw
-    python3 -m stages.prepare --params params.yaml --raw data/raw --out data/prepared
+    python3 -m stages.prepare --params params.yaml --sources data/sources.yaml --raw data/raw --out data/prepared
     python3 -m bench.train_speed --backend jax --seeds "$seeds" --cases "$cases" --max-epochs 5 \
       --runs "${RUNS:-$folder/runs.json}"
     ;;

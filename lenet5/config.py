@@ -249,6 +249,12 @@ def _unknown_key(keys: tuple[str, ...], key: str, known: list[str]) -> str:
     return f"{name}: unknown key; {hint}"
 
 
+def shown(value: Any, limit: int = 60) -> str:
+    """A value as a message quotes it: its repr, cut short (a list of 300 names is not one line)."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[: limit - 5]} ...{text[-1] if text[-1] in ')]}' else ''}"
+
+
 def check_section(cls: type[Section], values: Any, doc: Document, keys: tuple[str, ...], problems: list[str]) -> Any:
     """Build `cls` from a mapping, adding one message per bad, unknown or missing key to `problems`."""
     name = ".".join(keys)
@@ -278,7 +284,7 @@ def check_section(cls: type[Section], values: Any, doc: Document, keys: tuple[st
                 rule(value) if rule else check_section(SECTIONS[spec.name], value, doc, (spec.name,), problems)
             )
         except ValueError as error:
-            problems.append(f"{doc.where(*keys, spec.name)}: {full}: {value!r} is not allowed; {error}")
+            problems.append(f"{doc.where(*keys, spec.name)}: {full}: {shown(value)} is not allowed; {error}")
     return cls(**checked) if len(problems) == start else None
 
 

@@ -1,4 +1,4 @@
-"""The prepared data set: MNIST's own uint8 28x28 digits, split, stored as plain .npy files.
+"""The prepared data set: uint8 28x28 images as MNIST ships them, split, stored as plain .npy files.
 
 Padding to 32x32 and scaling to [0, 1] happen inside the model (lenet5/model.py), so the arrays
 on disk are a quarter of the float32 32x32 size and every consumer sees the same raw pixels.
@@ -13,7 +13,7 @@ import numpy as np
 from lenet5.errors import PipelineError
 from lenet5.files import write_npy
 
-IMAGE_SHAPE = (28, 28)  # MNIST's digits, as stored and as the model takes them
+IMAGE_SHAPE = (28, 28)  # MNIST's images, as stored and as the model takes them
 
 
 def split_validation(count: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -30,8 +30,9 @@ def save_split(folder: Path, split: str, images: np.ndarray, labels: np.ndarray)
     write_npy(folder / f"{split}_labels.npy", labels)
 
 
-def load_split(folder: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
-    """(uint8 images (N, 28, 28), uint8 labels (N,)) of a prepared split; missing files are named."""
+def load_split(folder: Path, split: str, classes: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(uint8 images (N, 28, 28), uint8 labels (N,)) of a prepared split; missing files are named.
+    With `classes`, every label must be one of that many classes."""
     paths = [folder / f"{split}_images.npy", folder / f"{split}_labels.npy"]
     for path in paths:
         if not path.is_file():
@@ -39,8 +40,9 @@ def load_split(folder: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
     images, labels = (read_npy(path) for path in paths)
     if images.dtype != np.uint8 or images.shape[1:] != IMAGE_SHAPE or len(images) != len(labels):
         raise PipelineError(f"{paths[0]}: {images.dtype} {images.shape} is not {len(labels)} uint8 28x28 images")
-    if labels.dtype != np.uint8 or labels.ndim != 1 or (labels.size and labels.max() > 9):
-        raise PipelineError(f"{paths[1]}: {labels.dtype} {labels.shape} is not digit labels 0-9")
+    if labels.dtype != np.uint8 or labels.ndim != 1 or (classes and labels.size and labels.max() >= classes):
+        wanted = f"labels 0-{classes - 1}" if classes else "uint8 labels"
+        raise PipelineError(f"{paths[1]}: {labels.dtype} {labels.shape} is not {wanted}")
     return images, labels
 
 

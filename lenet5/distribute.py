@@ -120,6 +120,7 @@ def fit_across_workers(
     step is the step one process would take on that batch, whatever the number of workers.
     """
     loss_per_image = keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing, reduction=None)
+    classes = int(model.output_shape[-1])
     optimizer = model.optimizer
 
     def hits(targets: tf.Tensor, probabilities: tf.Tensor) -> tf.Tensor:
@@ -131,7 +132,7 @@ def fit_across_workers(
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
 
     def epoch_stream(epoch: int) -> Any:
-        arrays = tf.data.Dataset.from_tensor_slices(epoch_inputs(*train, config, epoch))
+        arrays = tf.data.Dataset.from_tensor_slices(epoch_inputs(*train, config, epoch, classes))
         return iter(strategy.experimental_distribute_dataset(arrays.batch(config.batch_size).with_options(options)))
 
     steps = math.ceil(len(train[1]) / config.batch_size)

@@ -1,4 +1,4 @@
-"""Getting MNIST's files from a local folder or mirror URL, verified, in bounded memory, disk and time.
+"""Getting the data set's files from a local folder or mirror URL, verified, in bounded memory, disk and time.
 
 Sources are tried in order: the folder or base URL named by $MNIST_MIRROR, then the mirrors of
 data/sources.yaml. A copy is streamed to a temporary file beside its destination, never held in
@@ -20,7 +20,7 @@ from typing import BinaryIO
 from lenet5.errors import PipelineError
 from lenet5.files import atomic_path
 from lenet5.idx import CHUNK, gunzip_digest
-from lenet5.sources import MnistFile
+from lenet5.sources import DataFile
 
 MIRROR_ENV = "MNIST_MIRROR"
 USER_AGENT = "lenet5-mnist-dvc/2.0 (+python urllib)"
@@ -31,7 +31,7 @@ class SourceError(Exception):
     """This source cannot give a valid copy; the next one is tried."""
 
 
-def max_download_bytes(expected: MnistFile) -> int:
+def max_download_bytes(expected: DataFile) -> int:
     """A gzip stream is never much larger than its payload (stored blocks add 5 bytes in 64 KiB)."""
     return expected.size + expected.size // 100 + 64 * 1024
 
@@ -90,8 +90,9 @@ def download(source: str, filename: str, target: Path, max_bytes: int, timeout: 
         return copy_bounded(response, out, max_bytes, deadline)
 
 
-def fetch_verified(name: str, expected: MnistFile, sources: list[str], timeout: float, target: Path) -> int:
-    """Write `name`.gz to `target` from the first source whose payload is the expected one."""
+def fetch_verified(expected: DataFile, sources: list[str], timeout: float, target: Path) -> int:
+    """Write NAME.gz to `target` from the first source whose payload is the expected one."""
+    name = expected.name
     filename = f"{name}.gz"
     if not sources:
         raise PipelineError(f"{filename}: no source; set {MIRROR_ENV} or list mirrors in data/sources.yaml")
@@ -114,7 +115,7 @@ def fetch_verified(name: str, expected: MnistFile, sources: list[str], timeout: 
             failures.append(f"{source}: {getattr(error, 'strerror', None) or error}")
     # What to do next: without a network the public mirrors cannot answer, a local mirror can.
     if os.environ.get(MIRROR_ENV, "").strip():
-        hint = f"check that ${MIRROR_ENV} holds a good copy of the four MNIST .gz files"
+        hint = f"check that ${MIRROR_ENV} holds a good copy of the four .gz files data/sources.yaml names"
     else:
-        hint = f"offline? set {MIRROR_ENV} to a folder or base URL holding the four MNIST .gz files"
+        hint = f"offline? set {MIRROR_ENV} to a folder or base URL holding the four .gz files data/sources.yaml names"
     raise PipelineError(f"{filename}: no valid copy found: " + "; ".join(failures) + f". {hint}")

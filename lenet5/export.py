@@ -1,7 +1,7 @@
 """The trained model in the formats that serve it outside Python: TensorFlow Serving and LiteRT.
 
 - A SavedModel in TensorFlow Serving's layout, `<model name>/1/`, whose `serving_default`
-  signature takes raw uint8 digits (N, 28, 28) as `pixels` and returns `probabilities` (N, 10).
+  signature takes raw uint8 digits (N, 28, 28) as `pixels` and returns `probabilities` (N, classes).
 - A LiteRT (TFLite) float32 file: the same network for a phone or an edge server.
 - A LiteRT full-integer int8 file: 8-bit weights and activations, uint8 pixels in and quantized
   probabilities out, calibrated on a seeded sample of the training split; the classic model for a
@@ -29,7 +29,7 @@ import tensorflow as tf
 from tensorflow.core.protobuf import fingerprint_pb2
 
 from lenet5.files import FOLDER_MODE, write_bytes
-from lenet5.model import as_model_input
+from lenet5.model import INPUT_SHAPE, as_model_input
 
 SERVING_VERSION = 1  # TF Serving serves the highest numbered version folder under the model's
 CALIBRATION_IMAGES = 500  # training images the int8 converter measures activation ranges on
@@ -38,7 +38,7 @@ FINGERPRINT = "fingerprint.pb"
 
 
 class Serving(tf.Module):
-    """What TensorFlow Serving calls: raw uint8 digits in, digit probabilities out."""
+    """What TensorFlow Serving calls: raw uint8 images in, class probabilities out."""
 
     def __init__(self, model: keras.Model) -> None:
         super().__init__()
@@ -103,8 +103,13 @@ def quiet_converter() -> Iterator[None]:
 
 
 def _converter(model: keras.Model) -> tf.lite.TFLiteConverter:
+    """A converter of `model` for one image at a time, (1, 28, 28, 1): the shape a device and
+    LiteRT.js in a browser feed (a model of any batch asks for a shape they cannot give), and no
+    ops to work out a batch size at run time."""
+    inputs = keras.Input(INPUT_SHAPE, batch_size=1, name="pixels")
+    one_at_a_time = keras.Model(inputs, model(inputs), name=model.name)
     with quiet_converter():
-        return tf.lite.TFLiteConverter.from_keras_model(model)
+        return tf.lite.TFLiteConverter.from_keras_model(one_at_a_time)
 
 
 def _convert(converter: tf.lite.TFLiteConverter) -> bytes:

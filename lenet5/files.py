@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from lenet5.errors import PipelineError
+
 # mkstemp makes its file private (0600); the finished output gets the mode a plain open() would.
 _UMASK = os.umask(0)
 os.umask(_UMASK)
@@ -59,3 +61,16 @@ def write_npy(path: str | os.PathLike[str], array: np.ndarray) -> None:
     """A plain .npy file: unlike .npz it embeds no zip timestamps, so reruns are byte-identical."""
     with atomic_path(path) as tmp, open(tmp, "wb") as handle:
         np.save(handle, array, allow_pickle=False)
+
+
+def read_json_number(path: Path, key: str) -> float:
+    """`key` of a JSON metrics file the pipeline wrote, read back as carefully as outside input."""
+    if not path.is_file():
+        raise PipelineError(f"{path}: missing")
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))[key]
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ValueError(f"{key} is not a number")
+    except (OSError, ValueError, UnicodeDecodeError, KeyError, TypeError) as error:
+        raise PipelineError(f"{path}: damaged ({type(error).__name__}: {error})") from None
+    return float(value)

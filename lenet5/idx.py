@@ -1,9 +1,11 @@
-"""MNIST's IDX files, gzip-compressed: read in bounded memory, checked field by field.
+"""IDX files, gzip-compressed, as MNIST ships them: read in bounded memory, checked field by field.
 
 IDX layout: two zero bytes, a type code (0x08 = unsigned byte), the number of dimensions, each
-dimension as a big-endian uint32, then the data. MNIST images are 3-D (N, 28, 28), labels 1-D (N,).
-Nothing here trusts a size it was told: decompression stops past the expected size, and a header
-is checked against the limits before any array is allocated.
+dimension as a big-endian uint32, then the data. Images are 3-D (N, 28, 28), labels 1-D (N,).
+Nothing here trusts a size it was told: decompression stops past the size data/sources.yaml gives,
+and a header is checked against it before any array is allocated. A file that is what
+data/sources.yaml says but does not fit the pipeline (another image size, colour images) gets a
+line that says what to change.
 """
 
 from __future__ import annotations
@@ -17,13 +19,12 @@ from pathlib import Path
 
 import numpy as np
 
-from lenet5.config import MNIST_TRAIN_IMAGES
 from lenet5.data import IMAGE_SHAPE
 from lenet5.errors import PipelineError
+from lenet5.sources import DataFile
 
 IMAGES_MAGIC = 0x00000803  # unsigned bytes, 3 dimensions
 LABELS_MAGIC = 0x00000801  # unsigned bytes, 1 dimension
-MAX_RECORDS = MNIST_TRAIN_IMAGES  # MNIST's largest part; a header claiming more is not MNIST
 CHUNK = 1 << 20
 GZIP_ERRORS = (OSError, EOFError, zlib.error)
 
@@ -43,8 +44,9 @@ def gunzip_digest(path: Path, max_size: int, name: str) -> tuple[str, int]:
     return digest.hexdigest(), size
 
 
-def read_idx(path: Path, magic: int, item_shape: tuple[int, ...]) -> np.ndarray:
-    """uint8 records of shape (N, *item_shape) from a gzip IDX file whose magic must be `magic`."""
+def read_idx(path: Path, magic: int, item_shape: tuple[int, ...], max_size: int) -> np.ndarray:
+    """uint8 records of shape (N, *item_shape) from a gzip IDX file whose magic must be `magic`,
+    at most `max_size` bytes decompressed (header included)."""
     ndim = magic & 0xFF
     try:
         with gzip.open(path, "rb") as stream:
@@ -53,19 +55,26 @@ def read_idx(path: Path, magic: int, item_shape: tuple[int, ...]) -> np.ndarray:
                 raise PipelineError(f"{path.name}: too short for an IDX header ({len(header)} bytes)")
             (found,) = struct.unpack(">I", header)
             if found != magic:
-                raise PipelineError(f"{path.name}: wrong magic number 0x{found:08x}, expected 0x{magic:08x}")
+                what = "grayscale images (N, 28, 28)" if magic == IMAGES_MAGIC else "labels, one byte each (N,)"
+                raise PipelineError(
+                    f"{path.name}: IDX type 0x{found:08x}, expected 0x{magic:08x}: unsigned bytes holding {what}"
+                )
             dimensions = stream.read(4 * ndim)
             if len(dimensions) < 4 * ndim:
                 raise PipelineError(f"{path.name}: too short for an IDX header ({4 + len(dimensions)} bytes)")
             shape = struct.unpack(f">{ndim}I", dimensions)
             if shape[1:] != item_shape:
                 claimed = "x".join(map(str, shape[1:]))
-                raise PipelineError(f"{path.name}: records are {claimed}, expected {'x'.join(map(str, item_shape))}")
-            if shape[0] > MAX_RECORDS:
                 raise PipelineError(
-                    f"{path.name}: header claims {shape[0]:,} records; MNIST has at most {MAX_RECORDS:,}"
+                    f"{path.name}: records are {claimed}; the pipeline takes {'x'.join(map(str, item_shape))} "
+                    "grayscale images, as MNIST's: write your images at that size"
                 )
             expected = math.prod(shape)
+            if 4 + 4 * ndim + expected > max_size:
+                raise PipelineError(
+                    f"{path.name}: header claims {shape[0]:,} records, {expected:,} bytes of data; "
+                    f"data/sources.yaml gives the file {max_size:,} bytes"
+                )
             data = stream.read(expected + 1)  # one byte more tells a longer file from an exact one
     except GZIP_ERRORS as error:
         raise PipelineError(f"{path.name}: not a valid gzip file ({error})") from None
@@ -77,33 +86,36 @@ def read_idx(path: Path, magic: int, item_shape: tuple[int, ...]) -> np.ndarray:
     return np.frombuffer(data, dtype=np.uint8).reshape(shape)
 
 
-def load_images(path: Path) -> np.ndarray:
+def load_images(path: Path, max_size: int) -> np.ndarray:
     """uint8 images (N, 28, 28)."""
-    return read_idx(path, IMAGES_MAGIC, IMAGE_SHAPE)
+    return read_idx(path, IMAGES_MAGIC, IMAGE_SHAPE, max_size)
 
 
-def load_labels(path: Path) -> np.ndarray:
-    """uint8 labels (N,), each a digit 0-9."""
-    labels = read_idx(path, LABELS_MAGIC, ())
-    if labels.size and int(labels.max()) > 9:
-        raise PipelineError(f"{path.name}: label {int(labels.max())} is not a digit 0-9")
-    return labels
+def load_labels(path: Path, max_size: int) -> np.ndarray:
+    """uint8 labels (N,); which classes they may name is lenet5/classes.py's to say."""
+    return read_idx(path, LABELS_MAGIC, (), max_size)
 
 
-# MNIST's two parts, by the prefix of their file names.
-RAW_PARTS = {"train": "train", "test": "t10k"}
-
-
-def load_part(raw: Path, part: str) -> tuple[np.ndarray, np.ndarray]:
-    """Images and labels of one MNIST part ("train" or "test"); their counts must agree."""
-    prefix = RAW_PARTS[part]
-    images_path, labels_path = raw / f"{prefix}-images-idx3-ubyte.gz", raw / f"{prefix}-labels-idx1-ubyte.gz"
-    for path in (images_path, labels_path):
-        if not path.is_file():
-            raise PipelineError(f"{path}: missing; the fetch stage writes it")
-    images, labels = load_images(images_path), load_labels(labels_path)
+def load_part(raw: Path, images_file: DataFile, labels_file: DataFile) -> tuple[np.ndarray, np.ndarray]:
+    """Images and labels of one part (training or test) from `raw`; their counts must agree."""
+    images_path, labels_path = raw / f"{images_file.name}.gz", raw / f"{labels_file.name}.gz"
+    images, labels = load_images(images_path, images_file.size), load_labels(labels_path, labels_file.size)
     if len(images) != len(labels):
         raise PipelineError(
-            f"{images_path.name} has {len(images)} images but {labels_path.name} has {len(labels)} labels"
+            f"{images_path.name} has {len(images):,} images but {labels_path.name} has {len(labels):,} labels; "
+            "the two files of a part hold one label per image, in the same order"
         )
     return images, labels
+
+
+def verify(raw: Path, file: DataFile) -> None:
+    """`raw`/NAME.gz is the file data/sources.yaml describes: its decompressed SHA-256 and size."""
+    path = raw / f"{file.name}.gz"
+    if not path.is_file():
+        raise PipelineError(f"{path}: missing; the fetch stage writes it")
+    digest, size = gunzip_digest(path, file.size, path.name)
+    if (digest, size) != (file.sha256, file.size):
+        raise PipelineError(
+            f"{path}: decompresses to {size:,} bytes of SHA-256 {digest[:12]}..., not the "
+            f"{file.size:,} bytes of {file.sha256[:12]}... data/sources.yaml gives"
+        )

@@ -16,19 +16,22 @@ import numpy as np
 
 from lenet5.augment import draw_count
 from lenet5.config import TrainConfig
-from lenet5.scoring import CLASSES
+
+MNIST_CLASSES = 10  # the default class count; training passes its model's own
 
 Batch = tuple[dict[str, np.ndarray], np.ndarray]  # ({"pixels", "draws"}, one-hot targets)
 
 
-def model_batch(images: np.ndarray, labels: np.ndarray, draws: np.ndarray | int) -> Batch:
+def model_batch(images: np.ndarray, labels: np.ndarray, draws: np.ndarray | int, classes: int = MNIST_CLASSES) -> Batch:
     """uint8 (N, 28, 28) images and digit labels -> the training model's inputs and one-hot targets.
     `draws`: each image's draws, or how many each takes, for rows of zeros (the images pass unchanged)."""
     draws = np.zeros((len(labels), draws), np.float32) if isinstance(draws, int) else draws
-    return {"pixels": images[..., np.newaxis], "draws": draws}, np.eye(CLASSES, dtype=np.float32)[labels]
+    return {"pixels": images[..., np.newaxis], "draws": draws}, np.eye(classes, dtype=np.float32)[labels]
 
 
-def epoch_inputs(images: np.ndarray, labels: np.ndarray, config: TrainConfig, epoch: int) -> Batch:
+def epoch_inputs(
+    images: np.ndarray, labels: np.ndarray, config: TrainConfig, epoch: int, classes: int = MNIST_CLASSES
+) -> Batch:
     """Epoch `epoch` (0-based) of training: every image once, shuffled, with its augmentation draws.
 
     Augmentation (when its shift, rotation or elastic strength is set) applies to all but the last
@@ -40,7 +43,7 @@ def epoch_inputs(images: np.ndarray, labels: np.ndarray, config: TrainConfig, ep
     draws: np.ndarray | int = draws_per_image(config)
     if augmenting and epoch < config.epochs - config.unaugmented_epochs:
         draws = generator.uniform(-1.0, 1.0, (len(labels), draws)).astype(np.float32)
-    return model_batch(images[order], labels[order], draws)
+    return model_batch(images[order], labels[order], draws, classes)
 
 
 def draws_per_image(config: TrainConfig) -> int:

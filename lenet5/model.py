@@ -2,7 +2,8 @@
 
 The model takes MNIST's own 28x28 pixels (0-255) and does the recipe's preprocessing itself:
 scale to [0, 1], pad to 32x32 with black. So the prepared data stays uint8 28x28, and the saved
-model classifies raw digits wherever it is loaded.
+model classifies raw images wherever it is loaded. Its last layer has one output per class of
+the data set (lenet5/classes.py): 10 for MNIST's digits, the recipe's 61,706 parameters.
 """
 
 from __future__ import annotations
@@ -20,17 +21,23 @@ import numpy as np
 
 from lenet5.errors import PipelineError, first_line
 from lenet5.files import write_bytes
-from lenet5.scoring import CLASSES
 
-LENET5_PARAMETERS = 61_706
+LENET5_PARAMETERS = 61_706  # at MNIST's 10 classes; each class adds the 84 weights and 1 bias of its output
+MNIST_CLASSES = 10
+LAYER_KINDS = ("Rescaling", "ZeroPadding2D", "Conv2D", "MaxPooling2D", "Conv2D", "MaxPooling2D", "Flatten")
+LAYER_KINDS += ("Dense", "Dense", "Dense")
 INPUT_SHAPE = (28, 28, 1)  # MNIST's pixels, 0-255
 PAD = 2  # 28x28 -> 32x32, the input size LeNet-5 was designed for
 PREDICT_BATCH = 2000  # images per forward pass when scoring: memory only, results are the same
 FIXED_ZIP_TIME = (1980, 1, 1, 0, 0, 0)  # the earliest time a zip entry can carry
 
 
-def build_lenet5() -> keras.Model:
-    """Scale, pad, then conv 6@5x5 -> pool -> conv 16@5x5 -> pool -> dense 120 -> 84 -> 10 softmax."""
+def lenet5_parameters(classes: int) -> int:
+    return LENET5_PARAMETERS + (classes - MNIST_CLASSES) * 85
+
+
+def build_lenet5(classes: int = MNIST_CLASSES) -> keras.Model:
+    """Scale, pad, then conv 6@5x5 -> pool -> conv 16@5x5 -> pool -> dense 120 -> 84 -> `classes` softmax."""
     layers = keras.layers
     # Explicit names: Keras would number them per process (conv2d_2, ...), changing saved files.
     model = keras.Sequential(
@@ -45,13 +52,14 @@ def build_lenet5() -> keras.Model:
             layers.Flatten(name="flatten"),
             layers.Dense(120, activation="relu", name="fc1"),
             layers.Dense(84, activation="relu", name="fc2"),
-            layers.Dense(CLASSES, activation="softmax", name="digit"),
+            # "digit" for every data set: the name is in the saved file, and MNIST's stays byte for byte.
+            layers.Dense(classes, activation="softmax", name="digit"),
         ],
         name="lenet5",
     )
     count = sum(math.prod(w.shape) for w in model.trainable_weights)
-    if count != LENET5_PARAMETERS:  # guards against an accidental change to the architecture
-        raise PipelineError(f"LeNet-5 has {count} trainable parameters, expected {LENET5_PARAMETERS}")
+    if count != lenet5_parameters(classes):  # guards against an accidental change to the architecture
+        raise PipelineError(f"LeNet-5 has {count} trainable parameters, expected {lenet5_parameters(classes)}")
     return model
 
 
@@ -113,10 +121,26 @@ def load_model(path: Path, compile: bool = True) -> keras.Model:
         model = keras.models.load_model(path, compile=compile)
     except Exception as error:  # a damaged archive can fail anywhere in Keras's loader, in any type
         raise PipelineError(f"{path}: damaged or not a Keras model ({first_line(error)})") from None
-    shapes = (tuple(model.input_shape), tuple(model.output_shape)) if isinstance(model, keras.Model) else None
-    if shapes != ((None, *INPUT_SHAPE), (None, CLASSES)):
-        raise PipelineError(f"{path}: a Keras model, but not one that takes 28x28 digits and gives 10 probabilities")
+    if not is_lenet5(model):
+        raise PipelineError(
+            f"{path}: a Keras model, but not LeNet-5 taking 28x28 images and giving one probability per class"
+        )
     return model
+
+
+def is_lenet5(model: Any) -> bool:
+    """LeNet-5's layers, 28x28 in, 2 to 256 class probabilities out, and its parameter count for those."""
+    if not isinstance(model, keras.Model) or tuple(model.input_shape) != (None, *INPUT_SHAPE):
+        return False
+    output = tuple(model.output_shape)
+    classes = output[1] if len(output) == 2 and isinstance(output[1], int) else 0
+    kinds = tuple(type(layer).__name__ for layer in model.layers)
+    return 2 <= classes <= 256 and kinds == LAYER_KINDS and model.count_params() == lenet5_parameters(classes)
+
+
+def class_count(model: keras.Model) -> int:
+    """How many classes the model tells apart: the width of its output."""
+    return int(model.output_shape[-1])
 
 
 def as_model_input(images: np.ndarray) -> np.ndarray:
@@ -130,4 +154,4 @@ def predict_probabilities(model: keras.Model, images: np.ndarray, batch_size: in
         keras.ops.convert_to_numpy(model(as_model_input(images[i : i + batch_size]), training=False))
         for i in range(0, len(images), batch_size)
     ]
-    return np.concatenate(chunks) if chunks else np.zeros((0, CLASSES), np.float32)
+    return np.concatenate(chunks) if chunks else np.zeros((0, class_count(model)), np.float32)

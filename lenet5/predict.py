@@ -1,12 +1,14 @@
-"""Classify your own pictures of digits with the trained model.
+"""Classify your own pictures with the trained model: digits for MNIST, any class of your data set.
 
 The model can be any of the pipeline's formats: the .keras file, the SavedModel folder for
 TensorFlow Serving, or a LiteRT .tflite file (float32 or int8); each runs in its own runtime.
 Any PNG, JPEG, GIF, BMP or WebP of any size, dark-on-light or light-on-dark, is turned into the
 28x28 light-on-dark frame MNIST's digits come in (lenet5/digits.py), which the model takes as it
-is. Prints one line per file: the digit and the model's probability for it; `--json` prints a
-JSON list instead. A file that cannot be read as an image gets a one-line error naming it on
-stderr, the other files are still classified, and the exit status is then 2.
+is. Prints one line per file: the class's name and the model's probability for it; `--json`
+prints a JSON list instead. The names come from the `classes.json` the train stage writes beside
+the model (models/classes.json); without one, the classes are named by their labels 0, 1, ...
+A file that cannot be read as an image gets a one-line error naming it on stderr, the other
+files are still classified, and the exit status is then 2.
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ DEFAULT_MODEL = Path("models/lenet5.keras")
 
 
 def classify(model_path: Path, paths: list[Path]) -> list[dict[str, Any]]:
-    """One result per path, in order: {"file", "digit", "probability", "probabilities"} or {"file", "error"}."""
+    """One result per path, in order: {"file", "class", "name", "probability", "probabilities"} or
+    {"file", "error"}; "class" is the label, "name" its name."""
     import numpy as np
 
     from lenet5.digits import read_digit
@@ -41,14 +44,17 @@ def classify(model_path: Path, paths: list[Path]) -> list[dict[str, Any]]:
     readable = [result for result in results if "error" not in result]
     if readable:
         # The model's runtime is imported only now: `--help` and unreadable files answer at once.
+        from lenet5.classes import names_near
         from lenet5.runtimes import open_model
 
-        probabilities = open_model(model_path).probabilities(np.stack(frames))
+        classifier = open_model(model_path)
+        names = names_near(model_path, classifier.classes)
+        probabilities = classifier.probabilities(np.stack(frames))
         for result, row in zip(readable, probabilities, strict=True):
-            digit = int(np.argmax(row))
+            label = int(np.argmax(row))
             result.update(
-                digit=digit,
-                probability=round(float(row[digit]), 6),
+                {"class": label, "name": names[label]},
+                probability=round(float(row[label]), 6),
                 probabilities=[round(float(p), 6) for p in row],
             )
     return results
@@ -86,7 +92,7 @@ def run(argv: list[str] | None = None) -> None:
     else:
         for result in results:
             if "error" not in result:
-                print(f"{result['file']}: {result['digit']} (probability {result['probability']:.4f})")
+                print(f"{result['file']}: {result['name']} (probability {result['probability']:.4f})")
     if any("error" in result for result in results):
         sys.exit(EXIT_ERROR)
 

@@ -6,7 +6,7 @@
 - `.tflite`: the LiteRT interpreter from `ai-edge-litert`, the runtime a phone or an edge server
   installs (22 MB, no TensorFlow); TensorFlow's own `tf.lite.Interpreter` is deprecated.
 
-Each returns probabilities (N, 10) for uint8 digits (N, 28, 28). A model file is outside input
+Each returns probabilities (N, classes) for uint8 images (N, 28, 28). A model file is outside input
 like a picture: a damaged, foreign or oversized one is refused in one line naming it, before it
 can take much memory or run anything but LeNet-5's own operations.
 """
@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from lenet5.errors import PipelineError, first_line
-from lenet5.scoring import CLASSES
+from lenet5.sources import MAX_CLASSES
 
 MAX_MODEL_BYTES = 64 * 2**20  # a LeNet-5 file is under 1 MB; anything near this is not one
 MAX_TENSOR_BYTES = 64 * 2**20  # what a .tflite file may ask the interpreter to allocate
@@ -46,10 +46,12 @@ SAVED_MODEL_OPS = frozenset(
 
 @dataclass(frozen=True)
 class Classifier:
-    """A model opened by its runtime: `format` names it, `probabilities` runs it."""
+    """A model opened by its runtime: `format` names it, `probabilities` runs it, `classes` is its
+    output width."""
 
     format: str
     probabilities: Callable[[np.ndarray], np.ndarray]
+    classes: int
 
 
 def open_model(path: Path, threads: int = 0) -> Classifier:
@@ -67,9 +69,9 @@ def open_model(path: Path, threads: int = 0) -> Classifier:
 
 def keras_classifier(model: Any) -> Classifier:
     """A Keras model already loaded, as a classifier."""
-    from lenet5.model import predict_probabilities
+    from lenet5.model import class_count, predict_probabilities
 
-    return Classifier("keras", lambda images: predict_probabilities(model, images))
+    return Classifier("keras", lambda images: predict_probabilities(model, images), class_count(model))
 
 
 def read_model_bytes(path: Path) -> bytes:
@@ -119,15 +121,20 @@ def open_tflite(path: Path, threads: int = 0) -> Classifier:
         len(inputs) != 1
         or len(outputs) != 1
         or list(inputs[0]["shape"]) != [1, 28, 28, 1]
-        or list(outputs[0]["shape"]) != [1, CLASSES]
+        or len(outputs[0]["shape"]) != 2
+        or outputs[0]["shape"][0] != 1
+        or not 2 <= outputs[0]["shape"][1] <= MAX_CLASSES
         or inputs[0]["dtype"] not in (np.uint8, np.float32)
     ):
-        raise PipelineError(f"{path}: a LiteRT model, but not one that takes a 28x28 digit and gives 10 probabilities")
+        raise PipelineError(
+            f"{path}: a LiteRT model, but not one that takes a 28x28 image and gives one probability per class"
+        )
+    classes = int(outputs[0]["shape"][1])
     source, target = inputs[0], outputs[0]
     out_scale, out_zero = target["quantization"]
 
     def probabilities(images: np.ndarray) -> np.ndarray:
-        rows = np.empty((len(images), CLASSES), np.float32)
+        rows = np.empty((len(images), classes), np.float32)
         for i, image in enumerate(images):  # one digit per call, as on a device
             interpreter.set_tensor(source["index"], image.astype(source["dtype"])[np.newaxis, ..., np.newaxis])
             interpreter.invoke()
@@ -136,7 +143,7 @@ def open_tflite(path: Path, threads: int = 0) -> Classifier:
         return rows
 
     kind = "tflite_int8" if source["dtype"] == np.uint8 else "tflite_float32"
-    return Classifier(kind, probabilities)
+    return Classifier(kind, probabilities, classes)
 
 
 def saved_model_folder(path: Path) -> Path:
@@ -192,7 +199,8 @@ def open_saved_model(path: Path) -> Classifier:
         or spec.dtype != tf.uint8
         or list(spec.shape)[1:] != [28, 28]
         or output is None
-        or list(output.shape)[1:] != [CLASSES]
+        or len(output.shape) != 2
+        or not 2 <= (output.shape[1] or 0) <= MAX_CLASSES
     ):
         raise PipelineError(f"{folder}: a SavedModel, but its serving_default does not take uint8 28x28 `pixels`")
 
@@ -203,9 +211,10 @@ def open_saved_model(path: Path) -> Classifier:
             serve(pixels=tf.constant(images[i : i + PREDICT_BATCH]))["probabilities"].numpy()
             for i in range(0, len(images), PREDICT_BATCH)
         ]
-        return np.concatenate(chunks) if chunks else np.zeros((0, CLASSES), np.float32)
+        return np.concatenate(chunks) if chunks else np.zeros((0, classes), np.float32)
 
-    return Classifier("saved_model", probabilities)
+    classes = int(output.shape[1])
+    return Classifier("saved_model", probabilities, classes)
 
 
 def model_bytes(path: Path) -> int:

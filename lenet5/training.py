@@ -216,7 +216,8 @@ def train_epochs(
         logs["learning_rate"] = float(keras.ops.convert_to_numpy(trainer.optimizer.learning_rate))
         history.append({key: float(value) for key, value in logs.items()})
 
-    validation_batch = model_batch(*validation, draws_per_image(config))
+    classes = int(trainer.output_shape[-1])  # the one-hot targets' width: one per class the model tells apart
+    validation_batch = model_batch(*validation, draws_per_image(config), classes)
     with StopOnInterrupt() as stop_on_interrupt:
         every_callback = [keras.callbacks.LambdaCallback(on_epoch_end=record), *callbacks, stop_on_interrupt]
         if multi_worker_strategy is not None:
@@ -228,7 +229,7 @@ def train_epochs(
         # One `fit` per epoch, on that epoch's arrays: Keras keeps the compiled step, and the
         # optimizer its step count (so the schedule runs on), from one call to the next.
         for epoch in range(len(history), config.epochs):
-            inputs, targets = epoch_inputs(*train, config, epoch)
+            inputs, targets = epoch_inputs(*train, config, epoch, classes)
             trainer.fit(
                 inputs,
                 targets,

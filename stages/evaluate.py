@@ -1,8 +1,8 @@
-"""Stage evaluate: score the saved model on the 10,000 test images (and on the validation split).
+"""Stage evaluate: score the saved model on the test images (and on the validation split).
 
 Writes metrics/eval.json (test accuracy, and the validation accuracy that settings are chosen by:
 the columns `dvc exp show` and `dvc metrics diff` compare), metrics/per_class.json (the test
-errors and loss, and precision, recall and F1 of each digit with their macro average: kept apart
+errors and loss, and precision, recall and F1 of each class by name, with their macro average: kept apart
 so they do not crowd every table; the errors follow from the accuracy, and label smoothing makes
 the loss a poor thing to compare), metrics/predictions.csv (one `actual,predicted` row per test image, drawn by DVC's
 confusion template) and metrics/misclassified.json (the indices of the test images it got wrong).
@@ -16,8 +16,9 @@ from pathlib import Path
 import numpy as np
 
 from lenet5.backend import skip_unused_imports
+from lenet5.classes import CLASSES_FILE, read_classes
 from lenet5.data import load_split
-from lenet5.errors import hint_on_error, run_command
+from lenet5.errors import PipelineError, hint_on_error, run_command
 from lenet5.files import write_json
 from lenet5.results import write_results
 from lenet5.scoring import confusion_matrix, per_class_scores, score
@@ -35,27 +36,39 @@ def main() -> None:
     args = parser.parse_args()
 
     with hint_on_error(good_copy(args.data, "prepare")):
-        images, labels = load_split(args.data, "test")
-        val_images, val_labels = load_split(args.data, "val")
+        names = read_classes(args.data / CLASSES_FILE)
+        images, labels = load_split(args.data, "test", len(names))
+        val_images, val_labels = load_split(args.data, "val", len(names))
     skip_unused_imports()
-    from lenet5.model import load_model, predict_probabilities  # Keras: after what start-up can skip
+    from lenet5.model import class_count, load_model, predict_probabilities  # Keras: after what start-up can skip
 
     with hint_on_error(good_copy(args.model, "train")):
         model = load_model(args.model)
+        require_same_classes(class_count(model), names, args.model, args.data)
     labels = labels.astype(np.int64)
     probabilities = predict_probabilities(model, images)
     _, val_accuracy = score(predict_probabilities(model, val_images), val_labels.astype(np.int64))
     predicted = np.argmax(probabilities, axis=1)
     loss, accuracy = score(probabilities, labels)
 
-    errors = write_results(args.predictions, args.misclassified, labels, predicted)
+    errors = write_results(args.predictions, args.misclassified, labels, predicted, names)
     write_json(args.metrics, {"accuracy": round(accuracy, 6), "val_accuracy": round(val_accuracy, 6)})
-    details = {"errors": errors, "loss": round(loss, 6)} | per_class_scores(confusion_matrix(labels, predicted))
+    counts = confusion_matrix(labels, predicted, len(names))
+    details = {"errors": errors, "loss": round(loss, 6)} | per_class_scores(counts, names)
     write_json(args.per_class, details)
     print(
         f"evaluate: test accuracy {accuracy:.4f}, loss {loss:.4f}, {errors} of {len(labels)} wrong; "
         f"validation accuracy {val_accuracy:.4f}"
     )
+
+
+def require_same_classes(count: int, names: list[str], model: Path, data: Path) -> None:
+    """The model was trained on the data set prepared here: one output per class of classes.json."""
+    if count != len(names):
+        raise PipelineError(
+            f"{model}: gives {count} class probabilities, but {data / CLASSES_FILE} names {len(names)} classes; "
+            "it was trained on another data set"
+        )
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Stage fetch: get the four MNIST files, verified, into data/raw/ (sources: data/sources.yaml).
+"""Stage fetch: get the data set's four files, verified, into data/raw/ (which: data/sources.yaml).
 
 $MNIST_MIRROR (a local folder or base URL) is tried first, then the public mirrors. A copy is kept
 only if its decompressed bytes have the SHA-256 listed for it; see lenet5/download.py.
@@ -11,7 +11,7 @@ from pathlib import Path
 
 from lenet5.download import fetch_verified, list_sources
 from lenet5.errors import run_command
-from lenet5.sources import MNIST_FILES, load_sources
+from lenet5.sources import ROLES, load_sources
 
 
 def main() -> None:
@@ -21,9 +21,10 @@ def main() -> None:
     args = parser.parse_args()
     sources = load_sources(args.sources)
     places = list_sources(sources.mirrors)
-    for name in MNIST_FILES:
-        size = fetch_verified(name, sources.files[name], places, sources.timeout_seconds, args.out / f"{name}.gz")
-        print(f"fetch: {name}.gz verified ({size:,} bytes)")
+    for role in ROLES:
+        file = sources.files[role]
+        size = fetch_verified(file, places, sources.timeout_seconds, args.out / f"{file.name}.gz")
+        print(f"fetch: {file.name}.gz verified ({size:,} bytes)")
 
 
 if __name__ == "__main__":

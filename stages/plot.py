@@ -1,7 +1,7 @@
 """Stage plot: pictures of test digits, under plots/.
 
-test_digits.png, the recipe's 2x3 grid of test digits titled "Actual: N Pred: M", and
-misclassified.png, a grid of the digits the model got wrong. The curves and the confusion matrix
+test_digits.png, the recipe's 2x3 grid of test images titled "Actual: A Pred: P" (class names), and
+misclassified.png, a grid of the images the model got wrong. The curves and the confusion matrix
 are DVC plots (`dvc plots show`), not drawn here.
 """
 
@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from lenet5.classes import CLASSES_FILE, read_classes
 from lenet5.config import load_params
 from lenet5.data import load_split
 from lenet5.errors import hint_on_error, run_command
@@ -29,14 +30,15 @@ def main() -> None:
     config = load_params(args.params).plot
 
     with hint_on_error(good_copy(args.data, "prepare")):
-        images, _ = load_split(args.data, "test")
+        names = read_classes(args.data / CLASSES_FILE)
+        images, _ = load_split(args.data, "test", len(names))
     with hint_on_error(rerun("evaluate")):
-        actual, predicted, wrong = read_results(args.predictions, args.misclassified, len(images))
+        actual, predicted, wrong = read_results(args.predictions, args.misclassified, len(images), names)
     wrong = wrong[: config.misclassified_max]
 
-    titles = [f"Actual: {actual[i]} Pred: {predicted[i]}" for i in range(6)]
+    titles = [f"Actual: {names[actual[i]]} Pred: {names[predicted[i]]}" for i in range(min(6, len(images)))]
     save_figure(digit_grid(images[:6], titles, columns=3), args.out / "test_digits.png", config.dpi)
-    titles = [f"#{i}: {actual[i]} as {predicted[i]}" for i in wrong]
+    titles = [f"#{i}: {names[actual[i]]} as {names[predicted[i]]}" for i in wrong]
     save_figure(digit_grid(images[wrong], titles, columns=5), args.out / "misclassified.png", config.dpi)
     print(f"plot: wrote test_digits.png and misclassified.png to {args.out}/")
 

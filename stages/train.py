@@ -2,10 +2,12 @@
 
 On the Keras backend of `train.backend` (TensorFlow or JAX), chosen here before Keras is imported.
 
-Writes the model and DVCLive's per-epoch logs (the curves of `dvc plots` and the VS Code
-extension, live while it runs), plus the timings. Timings differ run to run, so they are kept out
-of DVC's outputs: every declared output is byte-identical on a rerun with the same params. A
-checkpoint after every epoch lets a killed run resume where it stopped.
+Writes the model, with one output per class of the prepared data set; the class names beside it
+(`--classes`: models/classes.json, where `lenet5-predict` looks for them); DVCLive's per-epoch
+logs (the curves of `dvc plots` and the VS Code extension, live while it runs); and the timings.
+Timings differ run to run, so they are kept out of DVC's outputs: every declared output is
+byte-identical on a rerun with the same params. A checkpoint after every epoch lets a killed run
+resume where it stopped.
 
 With `train.distribute: multi_worker`, every machine of the cluster in TF_CONFIG runs this same
 command; only the chief writes anything.
@@ -18,10 +20,11 @@ import sys
 from pathlib import Path
 
 from lenet5.backend import configure_backend, select_backend, skip_unused_imports
+from lenet5.classes import CLASSES_FILE, read_classes, write_classes
 from lenet5.config import load_params
 from lenet5.cpu import onednn_description
 from lenet5.data import load_split
-from lenet5.errors import EXIT_INTERRUPTED, hint_on_error, run_command
+from lenet5.errors import EXIT_INTERRUPTED, PipelineError, hint_on_error, run_command
 from lenet5.files import write_json
 from stages.hints import good_copy
 
@@ -33,6 +36,7 @@ def main() -> None:
     parser.add_argument("--model", type=Path, required=True)
     parser.add_argument("--live", type=Path, required=True, help="DVCLive's folder")
     parser.add_argument("--timing", type=Path, required=True)
+    parser.add_argument("--classes", type=Path, required=True, help="the class names, written beside the model")
     parser.add_argument("--checkpoint", type=Path, required=True)
     parser.add_argument(
         "--worker-timeout", type=float, required=True, help="multi_worker: seconds before a silent worker fails the run"
@@ -42,7 +46,13 @@ def main() -> None:
     select_backend(config.backend)  # before anything imports Keras
     skip_unused_imports()
     with hint_on_error(good_copy(args.data, "prepare")):
-        train, validation = load_split(args.data, "train"), load_split(args.data, "val")
+        names = read_classes(args.data / CLASSES_FILE)
+        train, validation = load_split(args.data, "train", len(names)), load_split(args.data, "val", len(names))
+    if config.batch_size > len(train[1]):
+        raise PipelineError(
+            f"{args.params}: train.batch_size: {config.batch_size} is more than the {len(train[1]):,} training images "
+            "of the prepared data set; expected at most that"
+        )
 
     from dvclive import Live
 
@@ -68,7 +78,7 @@ def main() -> None:
     checkpoint = args.checkpoint if writer and config.distribute != "multi_worker" else None
     try:
         with placement.scope():
-            model = build_lenet5()
+            model = build_lenet5(len(names))
             fit(
                 model, config, train, validation, checkpoint=checkpoint, callbacks=callbacks,
                 multi_worker_strategy=placement.strategy,
@@ -83,6 +93,7 @@ def main() -> None:
         return
     live.end()
     save_model(model, args.model)
+    write_classes(args.classes, names)
     seconds = progress.seconds
     steady = seconds[1:] or seconds  # the first epoch also traces and compiles the graph
     rate = round(len(train[1]) * len(steady) / sum(steady)) if steady else 0

@@ -18,6 +18,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,9 @@ PROJECT_FILES = [
     ".dvc/.gitignore",
     ".dvcignore",
     ".gitignore",
+    "page",
+    "package.json",
+    "package-lock.json",
 ]
 Mirror = tuple[Path, dict[str, dict[str, Any]]]
 
@@ -82,10 +86,24 @@ def write_params(project: Path, params: dict[str, Any]) -> None:
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
 
 
-def write_sources(project: Path, files: dict[str, dict[str, Any]]) -> None:
-    """data/sources.yaml for the generated data set, with no public mirror."""
+# MNIST's file of each role, as the generated mirror names them too.
+MNIST_NAMES = {
+    "train_images": "train-images-idx3-ubyte",
+    "train_labels": "train-labels-idx1-ubyte",
+    "test_images": "t10k-images-idx3-ubyte",
+    "test_labels": "t10k-labels-idx1-ubyte",
+}
+
+
+def sources_files(files: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """data/sources.yaml's `files` for files by MNIST's names (each with sha256 and size)."""
+    return {role: {"name": name, **files[name]} for role, name in MNIST_NAMES.items() if name in files}
+
+
+def write_sources(project: Path, files: dict[str, dict[str, Any]], **fields: Any) -> None:
+    """data/sources.yaml for the generated data set, with no public mirror (and `fields` changed)."""
     sources = yaml.safe_load((ROOT / "data/sources.yaml").read_text())
-    sources.update(mirrors=[], files=files)
+    sources.update(mirrors=[], files=sources_files(files), **fields)
     (project / "data/sources.yaml").write_text(yaml.safe_dump(sources, sort_keys=False))
 
 
@@ -177,6 +195,8 @@ def new_project(tmp_path_factory: pytest.TempPathFactory, mirror: Mirror) -> Pro
             shutil.copy2(source, target)
     write_params(path, small_params())
     write_sources(path, mirror[1])
+    if (ROOT / "node_modules").is_dir():  # the page's runtime, git-ignored: as `make setup` left it
+        (path / "node_modules").symlink_to(ROOT / "node_modules")
     project = Project(path, run_env(mirror[0]))
     project.git("init", "-q", "-b", "main")
     project.commit("project copy")
@@ -273,20 +293,40 @@ def without_aws_settings(env: dict[str, str]) -> dict[str, str]:
     return {key: value for key, value in env.items() if not key.startswith("AWS_")}
 
 
+@dataclass
+class PageReport:
+    errors: list[str]
+    outside: list[str]
+    values: dict[str, Any]
+
+
+class Chromium:
+    """Pages opened in headless Chromium through Playwright (tools/browser.py), one browser each."""
+
+    def __init__(self, executable: str) -> None:
+        self.executable = executable
+
+    def open(self, url: str, expressions: dict[str, str], settle_seconds: float = 3.0) -> PageReport:
+        """Load `url`, let its scripts run, then evaluate each JavaScript expression in the page."""
+        from tools.browser import chromium_page
+
+        with chromium_page(self.executable) as (page, log):
+            page.goto(url)
+            page.wait_for_timeout(settle_seconds * 1000)
+            values = {name: page.evaluate(expression) for name, expression in expressions.items()}
+            return PageReport(log.errors, log.outside, values)
+
+
 @pytest.fixture
-def chromium(tmp_path: Path) -> Iterator[Any]:
-    """Headless Chromium with a throw-away profile, closed after the test; on CI its absence fails."""
-    from tests.chromium import HeadlessChromium, find_chromium
+def chromium() -> Chromium:
+    """Headless Chromium (Debian's, driven by Playwright); on CI its absence fails."""
+    from tools.browser import find_chromium
 
     browser = find_chromium()
     if browser is None:
-        message = "chromium is not installed (Debian: apt-get install chromium)"
+        message = "chromium is not installed (Debian: apt-get install chromium; `make browser`)"
         pytest.fail(message) if os.environ.get("CI") else pytest.skip(message)
-    session = HeadlessChromium(browser, tmp_path / "chromium-profile")
-    try:
-        yield session
-    finally:
-        session.close()
+    return Chromium(browser)
 
 
 def wait_for_queue(project: Project, timeout: float = 600) -> str:

@@ -66,3 +66,40 @@ def write_mirror(folder: Path, train_count: int = 1000, test_count: int = 100) -
     for name, payload in payloads.items():
         (folder / f"{name}.gz").write_bytes(gzip.compress(payload, mtime=0))
     return {name: {"sha256": hashlib.sha256(p).hexdigest(), "size": len(p)} for name, p in payloads.items()}
+
+
+def render_class_templates(classes: int) -> np.ndarray:
+    """(classes, 28, 28) uint8 templates of a data set of any class count: the ten digits, then
+    letters and symbols, each drawn in white on black like MNIST's digits."""
+    glyphs = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabdefghnqrt#%&@?+<>="
+    if classes > len(glyphs):
+        raise ValueError(f"at most {len(glyphs)} classes")
+    templates = np.zeros((classes, 28, 28), dtype=np.uint8)
+    for label, glyph in enumerate(glyphs[:classes]):
+        figure = Figure(figsize=(0.28, 0.28), dpi=100)
+        canvas = FigureCanvasAgg(figure)
+        figure.patch.set_facecolor("black")
+        figure.text(0.5, 0.5, glyph, color="white", fontsize=18, ha="center", va="center", weight="bold")
+        canvas.draw()
+        templates[label] = np.asarray(canvas.buffer_rgba())[:28, :28, 0]
+    return templates
+
+
+def make_classes(count: int, classes: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """`count` labelled 28x28 images of `classes` classes, every class at least once, shifted and noisy."""
+    rng = np.random.default_rng(seed)
+    templates = render_class_templates(classes).astype(np.int16)
+    labels = np.concatenate([np.arange(classes), rng.integers(0, classes, size=count - classes)]).astype(np.uint8)
+    labels = labels[rng.permutation(count)]
+    images = np.empty((count, 28, 28), dtype=np.uint8)
+    for i, label in enumerate(labels):
+        shifted = np.roll(templates[label], tuple(rng.integers(-2, 3, size=2)), axis=(0, 1))
+        images[i] = np.clip(shifted + rng.integers(-30, 31, size=(28, 28)), 0, 255)
+    return images, labels
+
+
+def write_idx_set(folder: Path, parts: dict[str, np.ndarray]) -> None:
+    """Each array as NAME.gz, gzip IDX, in `folder`."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, array in parts.items():
+        (folder / f"{name}.gz").write_bytes(gzip.compress(idx_bytes(array), mtime=0))

@@ -51,7 +51,7 @@ def test_jax_trains_the_pipeline_and_every_stage_reads_its_model(own_trained_pro
     images, predicted = first_test_digits(project)
     files = [save_png(tmp_path / f"digit{i}.png", image) for i, image in enumerate(images)]
     answers = json.loads(predict(project, "--json", *files).stdout)
-    np.testing.assert_array_equal([answer["digit"] for answer in answers], predicted)
+    np.testing.assert_array_equal([answer["class"] for answer in answers], predicted)
     params = json.loads(project.dvc("params", "diff", "--json").stdout)["params.yaml"]
     assert {key: params["train.backend"][key] for key in ("old", "new")} == {"old": "tensorflow", "new": "jax"}
 

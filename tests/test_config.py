@@ -55,7 +55,8 @@ def test_project_params_are_valid_typed_and_frozen(tmp_path: Path) -> None:
     with pytest.raises(dataclasses.FrozenInstanceError):
         params.train.epochs = 3  # type: ignore[misc]
     sources = load_sources(ROOT / "data/sources.yaml")
-    assert sources.files["train-images-idx3-ubyte"].size == 47_040_016
+    assert sources.files["train_images"].size == 47_040_016 and sources.files["train_images"].name.startswith("train")
+    assert (sources.name, sources.classes) == ("MNIST", None)  # MNIST's classes are named by their digits
 
 
 @pytest.mark.parametrize("text", ["1e-3", "5E-4", ".001", "0.001"])
@@ -174,7 +175,7 @@ def test_hostile_yaml_is_refused_before_it_is_built(tmp_path: Path) -> None:
 def test_sources_are_checked(tmp_path: Path) -> None:
     sources = yaml.safe_load((ROOT / "data/sources.yaml").read_text())
     sources["mirrors"] = ["ftp://x/"]
-    sources["files"]["t10k-labels-idx1-ubyte"]["sha256"] = "abc"
+    sources["files"]["test_labels"]["sha256"] = "abc"
     path = tmp_path / "sources.yaml"
     path.write_text(yaml.safe_dump(sources))
     with pytest.raises(PipelineError) as error:
@@ -183,4 +184,23 @@ def test_sources_are_checked(tmp_path: Path) -> None:
         "mirrors: ['ftp://x/'] is not allowed; expected a list of http(s):// or file:// base URLs",
         error.value.problems[1].split(": ", 1)[1],
     ]
-    assert "expected t10k-labels-idx1-ubyte.sha256 to be a lowercase hex SHA-256" in error.value.problems[1]
+    assert "expected test_labels.sha256 to be a lowercase hex SHA-256" in error.value.problems[1]
+
+
+@pytest.mark.parametrize(
+    ("classes", "message"),
+    [
+        (["only"], "expected a list of 2 to 256 names"),
+        (["a", "b", "a"], "expected every class name to be non-empty and different from the others"),
+        ([f"c{i}" for i in range(257)], "expected a list of 2 to 256 names"),
+        ("cats and dogs", "expected a list of 2 to 256 names"),
+    ],
+)
+def test_class_names_are_checked(tmp_path: Path, classes: object, message: str) -> None:
+    sources = yaml.safe_load((ROOT / "data/sources.yaml").read_text())
+    path = tmp_path / "sources.yaml"
+    path.write_text(yaml.safe_dump(sources | {"classes": classes}))
+    with pytest.raises(PipelineError, match=message):
+        load_sources(path)
+    path.write_text(yaml.safe_dump(sources | {"classes": ["cat", "dog", 3]}))
+    assert load_sources(path).classes == ("cat", "dog", "3")

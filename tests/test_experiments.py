@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import ROOT, Project, clone_project, queue_workers, wait_for_queue
+from tests.conftest import ROOT, Chromium, Project, clone_project, queue_workers, wait_for_queue
 
 RATES = {"lr-low": 0.001, "lr-high": 0.004}
 
@@ -174,7 +174,7 @@ def test_plots_show_works_on_a_clone_set_up_without_make(experiments: Project, t
     assert "dvc_plots" not in clone.git("status", "--porcelain").stdout  # git-ignored
 
 
-def test_plots_diff_of_two_experiments_draws_offline(experiments: Project, tmp_path: Path, chromium: Any) -> None:
+def test_plots_diff_of_two_experiments_draws_offline(experiments: Project, tmp_path: Path, chromium: Chromium) -> None:
     template = experiments.path / ".dvc/offline_plots.html"
     tool = [sys.executable, "-m", "tools.offline_plots_template", "--out", str(template)]
     subprocess.run(tool, cwd=ROOT, check=True, capture_output=True)
@@ -197,13 +197,14 @@ def test_plots_diff_of_two_experiments_draws_offline(experiments: Project, tmp_p
     assert report.values["images"] == [True] * 4  # the two digit pictures of each experiment
 
 
-def test_chromium_check_sees_errors(tmp_path: Path, chromium: Any) -> None:
+def test_chromium_check_sees_errors(tmp_path: Path, chromium: Chromium) -> None:
     """The browser check above can fail: a broken page reports its errors."""
     page = tmp_path / "broken.html"
     page.write_text('<img src="missing.png"><script>console.error("drawn wrong"); notDefined();</script>')
     report = chromium.open(page.as_uri(), {})
     assert len(report.errors) == 3, report.errors
-    assert "drawn wrong" in report.errors and any("notDefined" in error for error in report.errors)
+    assert "console: drawn wrong" in report.errors and any("notDefined" in error for error in report.errors)
+    assert any("missing.png" in error for error in report.errors)
 
 
 def test_queued_sweep_runs_on_a_fresh_clone(experiments: Project, tmp_path: Path) -> None:

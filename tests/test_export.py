@@ -93,7 +93,7 @@ def test_the_int8_file_is_what_deploying_md_says_and_its_python_runs(trained_pro
     page = (ROOT / "docs/deploying.md").read_text()
     section = page[page.index("## LiteRT on a device") :]
     snippet = section.split("```python\n", 1)[1].split("```", 1)[0]
-    named_ops = re.search(r"register the nine ops it uses \(([A-Z_0-9, ]+);", section.replace("\n", " "))
+    named_ops = re.search(r"register the six ops it uses \(([A-Z_0-9, ]+);", section.replace("\n", " "))
     assert named_ops is not None
     probe = (
         snippet.replace('model_path="lenet5_int8.tflite"', 'model_path="models/lenet5_int8.tflite"')
@@ -124,7 +124,7 @@ def test_predict_gives_the_same_digits_in_every_format(trained_project: Project,
         result = predict(trained_project, "--json", "--model", model, *files)
         assert result.returncode == 0, (name, result.stderr)
         answers[name] = json.loads(result.stdout)
-    digits = {name: [a["digit"] for a in found] for name, found in answers.items()}
+    digits = {name: [a["class"] for a in found] for name, found in answers.items()}
     assert digits["keras"] == predicted[:10].tolist()
     assert digits["saved_model"] == digits["tflite_float32"] == digits["keras"]
     assert sum(a != b for a, b in zip(digits["tflite_int8"], digits["keras"], strict=True)) <= 1

@@ -17,7 +17,7 @@ import pytest
 
 from lenet5.download import fetch_verified, list_sources
 from lenet5.errors import PipelineError
-from lenet5.sources import MnistFile
+from lenet5.sources import DataFile
 from tests.conftest import ROOT, Mirror, memory_limit, needs_memory_limits, run_env, write_sources
 
 NAME = "train-labels-idx1-ubyte"
@@ -92,13 +92,13 @@ def closed_port_url() -> str:
         return f"http://127.0.0.1:{sock.getsockname()[1]}/"
 
 
-def expected(mirror: Mirror, name: str = NAME) -> MnistFile:
-    return MnistFile(**mirror[1][name])
+def expected(mirror: Mirror, name: str = NAME) -> DataFile:
+    return DataFile(name, **mirror[1][name])
 
 
 def test_local_mirror_copy_is_verified(tmp_path: Path, mirror: Mirror) -> None:
     folder = mirror[0]
-    size = fetch_verified(NAME, expected(mirror), [str(folder)], 5, tmp_path / "out.gz")
+    size = fetch_verified(expected(mirror), [str(folder)], 5, tmp_path / "out.gz")
     assert (tmp_path / "out.gz").read_bytes() == (folder / f"{NAME}.gz").read_bytes()
     assert size == (folder / f"{NAME}.gz").stat().st_size
     assert [p.name for p in tmp_path.iterdir()] == ["out.gz"]
@@ -106,7 +106,7 @@ def test_local_mirror_copy_is_verified(tmp_path: Path, mirror: Mirror) -> None:
 
 def test_a_file_url_mirror_is_a_folder(tmp_path: Path, mirror: Mirror) -> None:
     """docs/data.md: $MNIST_MIRROR may be a file:// base URL."""
-    fetch_verified(NAME, expected(mirror), [mirror[0].as_uri() + "/"], 5, tmp_path / "out.gz")
+    fetch_verified(expected(mirror), [mirror[0].as_uri() + "/"], 5, tmp_path / "out.gz")
     assert (tmp_path / "out.gz").read_bytes() == (mirror[0] / f"{NAME}.gz").read_bytes()
 
 
@@ -116,7 +116,7 @@ def test_checksum_mismatch_names_file_expected_and_actual(
     monkeypatch.delenv("MNIST_MIRROR", raising=False)  # as on a fresh machine: the hint names it
     (tmp_path / f"{NAME}.gz").write_bytes(gzip.compress(b"\x00\x00\x08\x01\x00\x00\x00\x01\x05"))
     with pytest.raises(PipelineError) as error:
-        fetch_verified(NAME, expected(mirror), [str(tmp_path)], 5, tmp_path / "out.gz")
+        fetch_verified(expected(mirror), [str(tmp_path)], 5, tmp_path / "out.gz")
     message = str(error.value)
     assert message.startswith(f"{NAME}.gz: no valid copy found")
     assert f"expected {expected(mirror).sha256}" in message and "SHA-256 of decompressed" in message
@@ -126,7 +126,7 @@ def test_checksum_mismatch_names_file_expected_and_actual(
 
 def test_http_mirror_and_fallback_after_failures(tmp_path: Path, http_mirror: str, mirror: Mirror) -> None:
     sources = [closed_port_url(), f"{http_mirror}/missing/", f"{http_mirror}/html/", f"{http_mirror}/good/"]
-    fetch_verified(NAME, expected(mirror), sources, 5, tmp_path / "out.gz")
+    fetch_verified(expected(mirror), sources, 5, tmp_path / "out.gz")
     assert gzip.decompress((tmp_path / "out.gz").read_bytes())[:4] == b"\x00\x00\x08\x01"
 
 
@@ -134,7 +134,7 @@ def test_every_source_failing_says_why_for_each(tmp_path: Path, http_mirror: str
     dead = closed_port_url()
     sources = [dead, f"{http_mirror}/missing/", f"{http_mirror}/html/"]
     with pytest.raises(PipelineError) as error:
-        fetch_verified(NAME, expected(mirror), sources, 5, tmp_path / "out.gz")
+        fetch_verified(expected(mirror), sources, 5, tmp_path / "out.gz")
     message = str(error.value)
     assert "\n" not in message
     assert f"{dead}: unreachable" in message
@@ -147,7 +147,7 @@ def test_hostile_servers_are_cut_off(tmp_path: Path, http_mirror: str, mirror: M
     started = time.monotonic()
     sources = [f"{http_mirror}/{kind}/" for kind in ("liar", "stall", "drip", "redirect")]
     with pytest.raises(PipelineError) as error:
-        fetch_verified(NAME, expected(mirror), sources, 0.5, tmp_path / "out.gz")
+        fetch_verified(expected(mirror), sources, 0.5, tmp_path / "out.gz")
     reasons = str(error.value).rsplit(". ", 1)[0].split("; ")  # the sources' reasons, before what to do
     limit = expected(mirror).size + expected(mirror).size // 100 + 64 * 1024
     assert reasons[0].endswith(f"/liar/: more than {limit:,} bytes, larger than any gzip of the real file")
@@ -162,7 +162,7 @@ def test_hostile_servers_are_cut_off(tmp_path: Path, http_mirror: str, mirror: M
 
 def test_no_source_at_all(tmp_path: Path) -> None:
     with pytest.raises(PipelineError, match="no source; set MNIST_MIRROR or list mirrors in data/sources.yaml"):
-        fetch_verified(NAME, MnistFile("0" * 64, 10), [], 5, tmp_path / "out.gz")
+        fetch_verified(DataFile(NAME, "0" * 64, 10), [], 5, tmp_path / "out.gz")
 
 
 def test_mirror_env_comes_first_and_is_made_absolute(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -28,6 +28,15 @@ def test_lenet5_layers_and_parameters() -> None:
     assert output.shape == (2, 10) and np.allclose(output.sum(axis=1), 1.0)
 
 
+@pytest.mark.parametrize("classes", [2, 20, 47, 256])
+def test_the_last_layer_follows_the_class_count_and_the_file_loads(tmp_path: Path, classes: int) -> None:
+    model = build_lenet5(classes)
+    assert model.count_params() == LENET5_PARAMETERS + (classes - 10) * 85
+    assert predict_probabilities(model, np.zeros((3, 28, 28), np.uint8)).shape == (3, classes)
+    save_model(model, tmp_path / "m.keras")
+    assert load_model(tmp_path / "m.keras").output_shape == (None, classes)
+
+
 def test_model_scales_and_pads_raw_pixels() -> None:
     model = build_lenet5()
     pixels = np.full((1, 28, 28, 1), 255.0, np.float32)
@@ -61,12 +70,13 @@ def test_load_model_errors(tmp_path: Path) -> None:
 
 
 def test_a_keras_file_holding_another_network_is_refused(tmp_path: Path) -> None:
-    """A valid .keras archive of some other network (here 28x28 in, 5 classes out) is not LeNet-5's."""
+    """A valid .keras archive of some other network (here 28x28 in, 5 classes out) is not LeNet-5's,
+    even though LeNet-5 of 5 classes has the same input and output."""
     import keras
 
     inputs = keras.Input((28, 28, 1))
     other = keras.Model(inputs, keras.layers.Dense(5, activation="softmax")(keras.layers.Flatten()(inputs)))
     other.save(tmp_path / "other.keras")
-    expected = "other.keras: a Keras model, but not one that takes 28x28 digits and gives 10"
+    expected = "other.keras: a Keras model, but not LeNet-5 taking 28x28 images"
     with pytest.raises(PipelineError, match=expected):
         load_model(tmp_path / "other.keras")

@@ -38,7 +38,7 @@ def test_saved_test_digits_get_the_evaluate_stage_predictions(trained_project: P
     assert result.returncode == 0, result.stderr
     answers = json.loads(result.stdout)
     assert [answer["file"] for answer in answers] == [str(file) for file in files]
-    assert [answer["digit"] for answer in answers] == predicted.tolist()
+    assert [answer["class"] for answer in answers] == predicted.tolist()
     for answer in answers:
         assert answer["probability"] == max(answer["probabilities"])
         assert sum(answer["probabilities"]) == pytest.approx(1.0, abs=1e-4)
@@ -64,7 +64,7 @@ def test_any_size_and_either_polarity_read_like_the_original(trained_project: Pr
         assert min(np.abs(np.roll(converted, shift, (0, 1)) - frame).mean() for shift in shifts) < 13, i
     result = predict(trained_project, "--json", *photos, *framed)
     assert result.returncode == 0, result.stderr
-    digits = np.array([answer["digit"] for answer in json.loads(result.stdout)])
+    digits = np.array([answer["class"] for answer in json.loads(result.stdout)])
     # The test model saw one epoch of rendered digits, so a few borderline pictures may flip.
     assert (digits[:COUNT] == digits[COUNT:]).mean() >= 0.8, digits
 
@@ -106,7 +106,7 @@ def test_json_output_keeps_the_errors_in_order(trained_project: Project, tmp_pat
     answers = json.loads(result.stdout)
     missing = tmp_path / "missing.png"
     assert answers[0] == {"file": str(missing), "error": f"{missing}: cannot read (No such file or directory)"}
-    assert answers[1]["digit"] == predicted[1]
+    assert answers[1]["class"] == predicted[1]
 
 
 def test_a_missing_model_is_named(trained_project: Project, tmp_path: Path) -> None:
