@@ -202,7 +202,7 @@ def test_chromium_check_sees_errors(tmp_path: Path, chromium: Chromium) -> None:
     page = tmp_path / "broken.html"
     page.write_text('<img src="missing.png"><script>console.error("drawn wrong"); notDefined();</script>')
     report = chromium.open(page.as_uri(), {})
-    assert len(report.errors) == 3, report.errors
+    assert len(report.errors) == 4, report.errors  # the missing image twice: the request, and its console line
     assert "console: drawn wrong" in report.errors and any("notDefined" in error for error in report.errors)
     assert any("missing.png" in error for error in report.errors)
 
