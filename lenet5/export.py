@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import shutil
-import tempfile
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,7 +26,7 @@ import numpy as np
 import tensorflow as tf
 from tensorflow.core.protobuf import fingerprint_pb2
 
-from lenet5.files import FOLDER_MODE, write_bytes
+from lenet5.files import atomic_folder, write_bytes
 from lenet5.model import INPUT_SHAPE, as_model_input
 
 SERVING_VERSION = 1  # TF Serving serves the highest numbered version folder under the model's
@@ -54,22 +52,11 @@ def write_saved_model(model: keras.Model, base: Path) -> Path:
     """Write the SavedModel into `base`/1/ (`base` is TF Serving's model base path, named after the
     model), replacing `base` whole once the new one is complete; the version folder's path.
     """
-    base.parent.mkdir(parents=True, exist_ok=True)
-    scratch = Path(tempfile.mkdtemp(prefix=f".{base.name}.", dir=base.parent))
-    old = base.with_name(f".{base.name}.old")
-    try:
+    with atomic_folder(base) as scratch:
         module = Serving(model)
         folder = scratch / str(SERVING_VERSION)
         tf.saved_model.save(module, str(folder), signatures={"serving_default": module.serve})
         clear_fingerprint_uuid(folder / FINGERPRINT)
-        scratch.chmod(FOLDER_MODE)  # mkdtemp makes it private; the output gets a plain mkdir's mode
-        shutil.rmtree(old, ignore_errors=True)
-        if base.exists():
-            base.rename(old)
-        scratch.rename(base)
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
-        shutil.rmtree(old, ignore_errors=True)
     return base / str(SERVING_VERSION)
 
 

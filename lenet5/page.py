@@ -13,14 +13,13 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from lenet5.errors import PipelineError
-from lenet5.files import FOLDER_MODE
+from lenet5.files import atomic_folder
 
 RUNTIME_PACKAGE = "@litertjs/core"
 # What the page loads of the runtime, from node_modules/@litertjs, and where it goes under vendor/.
@@ -95,10 +94,7 @@ def build_page(out: Path, page: Path, runtime: Path, model: Path, description: d
     for name in PAGE_FILES:
         if not (page / name).is_file():
             raise PipelineError(f"{page / name}: missing; the page's sources are in {page}/")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    scratch = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    old = out.with_name(f".{out.name}.old")
-    try:
+    with atomic_folder(out) as scratch:
         for name in PAGE_FILES:
             shutil.copyfile(page / name, scratch / name)
         for source, target in RUNTIME_FILES.items():
@@ -107,15 +103,6 @@ def build_page(out: Path, page: Path, runtime: Path, model: Path, description: d
         shutil.copyfile(model, scratch / "model.tflite")
         text = json.dumps(description, indent=2, sort_keys=True) + "\n"
         (scratch / "model.json").write_text(text, encoding="utf-8")
-        for folder in [scratch, *(p for p in scratch.rglob("*") if p.is_dir())]:
-            folder.chmod(FOLDER_MODE)  # mkdtemp makes it private; a static host serves it as a plain folder
-        shutil.rmtree(old, ignore_errors=True)
-        if out.exists():
-            out.rename(old)
-        scratch.rename(out)
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
-        shutil.rmtree(old, ignore_errors=True)
     return out
 
 
