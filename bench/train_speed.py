@@ -250,7 +250,7 @@ def run_train_stage() -> dict[str, float | None]:
         out = Path(folder)
         # dvc.yaml's command, its outputs moved into the temporary folder.
         command = stage_command("train")
-        for flag in ("--model", "--live", "--timing", "--checkpoint"):
+        for flag in ("--model", "--classes", "--live", "--timing", "--checkpoint"):
             command[command.index(flag) + 1] = str(out / flag.strip("-"))
         command[0] = sys.executable
         with open(out / "stderr.txt", "w+") as errors:

@@ -74,9 +74,12 @@ def write_text(path: str | os.PathLike[str], text: str) -> None:
     write_bytes(path, text.encode("utf-8"))
 
 
-def write_json(path: str | os.PathLike[str], payload: Any) -> None:
-    """JSON with sorted keys and a final newline, so equal content gives equal bytes."""
-    write_text(path, json.dumps(payload, indent=2, sort_keys=True) + "\n")
+def write_json(path: str | os.PathLike[str], payload: Any, keep_order: bool = False) -> None:
+    """JSON with a final newline and sorted keys, or the payload's own order where that order means something.
+
+    Either way equal content gives equal bytes: a dict's order is the order the code built it in.
+    """
+    write_text(path, json.dumps(payload, indent=2, sort_keys=not keep_order) + "\n")
 
 
 def write_npy(path: str | os.PathLike[str], array: np.ndarray) -> None:

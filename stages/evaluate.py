@@ -55,7 +55,7 @@ def main() -> None:
     write_json(args.metrics, {"accuracy": round(accuracy, 6), "val_accuracy": round(val_accuracy, 6)})
     counts = confusion_matrix(labels, predicted, len(names))
     details = {"errors": errors, "loss": round(loss, 6)} | per_class_scores(counts, names)
-    write_json(args.per_class, details)
+    write_json(args.per_class, details, keep_order=True)  # classes in label order, not as sorted strings ("10" < "2")
     print(
         f"evaluate: test accuracy {accuracy:.4f}, loss {loss:.4f}, {errors} of {len(labels)} wrong; "
         f"validation accuracy {val_accuracy:.4f}"

@@ -38,7 +38,7 @@ def test_jax_trains_the_pipeline_and_every_stage_reads_its_model(own_trained_pro
     project.set_params("train", backend="jax")
     result = project.dvc("repro")
     assert re.search(r"^train: training with jax on (the CPU|\d+ GPU \(.+\)), 1 replica\(s\)$", result.stdout, re.M)
-    for stage in ("train", "evaluate", "plot", "export"):
+    for stage in ("train", "evaluate", "plot", "export", "page"):
         assert f"Running stage '{stage}'" in result.stdout, stage
     model = project.path / "models/lenet5.keras"
     assert model.read_bytes() != tensorflow_model  # JAX's own weights

@@ -211,7 +211,7 @@ HOSTILE_MODELS = {
         lambda p, t: save_png(t / "m.tflite", np.zeros((28, 28), np.uint8)),
         "not a LiteRT (.tflite) model",
     ),
-    "foreign tflite": (lambda p, t: foreign_tflite(t / "m.tflite"), "not one that takes a 28x28 digit"),
+    "foreign tflite": (lambda p, t: foreign_tflite(t / "m.tflite"), "not one that takes a 28x28 image"),
     "tflite asking for 200 MB of tensors": (
         lambda p, t: tensor_hungry_tflite(t / "m.tflite"),
         "bytes of tensors, not a LeNet-5 model",

@@ -120,7 +120,7 @@ def test_checksum_mismatch_names_file_expected_and_actual(
     message = str(error.value)
     assert message.startswith(f"{NAME}.gz: no valid copy found")
     assert f"expected {expected(mirror).sha256}" in message and "SHA-256 of decompressed" in message
-    assert message.endswith("holding the four MNIST .gz files")
+    assert message.endswith("holding the four .gz files data/sources.yaml names")
     assert not (tmp_path / "out.gz").exists()
 
 
@@ -204,7 +204,8 @@ def test_failed_fetch_leaves_no_file_and_exits_nonzero(tmp_path: Path, mirror: M
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1].startswith("fetch: error: t10k-labels-idx1-ubyte.gz: no valid copy")
     assert len(result.stderr.strip().splitlines()) == 1
-    assert result.stderr.strip().endswith("check that $MNIST_MIRROR holds a good copy of the four MNIST .gz files")
+    hint = "check that $MNIST_MIRROR holds a good copy of the four .gz files data/sources.yaml names"
+    assert result.stderr.strip().endswith(hint)
     assert sorted(p.name for p in (project / "raw").iterdir()) == sorted(f"{n}.gz" for n in list(mirror[1])[:3])
 
 

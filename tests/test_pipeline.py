@@ -6,10 +6,12 @@ import csv
 import json
 import re
 
-from lenet5.native_log import NOISE
-from tests.conftest import Project
+import yaml
 
-STAGES = ("check_params", "fetch", "prepare", "train", "evaluate", "plot", "export")
+from lenet5.native_log import NOISE
+from tests.conftest import ROOT, Project
+
+STAGES = tuple(yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"])
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
@@ -101,10 +103,10 @@ def test_changing_epochs_reruns_only_training_and_after(own_trained_project: Pro
     trained_project = own_trained_project  # its own copy: the other tests read the one-epoch run
     trained_project.set_params("train", epochs=2)
     result = trained_project.dvc("repro")
-    assert stages_run(result.stdout) == {"check_params", "train", "evaluate", "plot", "export"}
-    # Where it trains, whatever the machine: the CPU, or its GPUs by name.
+    assert stages_run(result.stdout) == {"check_params", "train", "evaluate", "plot", "export", "page"}
+    # Where it trains, whatever the machine: the CPU, or its GPUs by name; then how oneDNN is set.
     assert re.search(
-        r"^train: training with tensorflow on (the CPU|\d+ GPU \(.+\)), 1 replica\(s\)$", result.stdout, re.M
+        r"^train: training with tensorflow on (the CPU|\d+ GPU \(.+\)), 1 replica\(s\); oneDNN .+$", result.stdout, re.M
     )
     assert "Stage 'fetch' didn't change, skipping" in result.stdout
     assert "Stage 'prepare' didn't change, skipping" in result.stdout
