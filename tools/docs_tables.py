@@ -336,6 +336,12 @@ def profile(root: Path) -> str:
     return profile_step.table(json.loads((root / RESULTS / "profile.json").read_text()))
 
 
+def page_table(root: Path) -> str:
+    from bench import page
+
+    return page.table(json.loads((root / RESULTS / "page.json").read_text()))
+
+
 def accuracy_against_before(root: Path) -> str:
     """Today's params.yaml over the reporting seeds against the same settings with TensorFlow's own
     kernels: the means, Welch's 95% interval of the difference, and the earlier mean's own 95%
@@ -381,6 +387,7 @@ TABLE_DATA: dict[str, tuple[str, ...]] = {
     "accuracy-before-after": ("reporting.json", "candidates-reporting.json"),
     "speed-avx2": ("onednn-avx2.json",),
     "profile": ("profile.json",),
+    "page": ("page.json",),
     "candidates-choosing": ("candidates-choosing.json",),
     "candidates-choosing-curves": ("candidates-choosing.json",),
     "candidates-reporting": ("candidates-reporting.json", "backends-cpu.json"),
@@ -403,6 +410,7 @@ TABLES: dict[str, Callable[[Path], str]] = {
     "machines": machines,
     "speed-avx2": speed_runs("onednn-avx2.json"),
     "profile": profile,
+    "page": page_table,
     "accuracy-before-after": accuracy_against_before,
     "params": params_table,
     "headline": headline,
