@@ -25,8 +25,8 @@ export PATH := $(abspath $(BIN)):$(PATH)
 
 setup: $(UV) node_modules/.package-lock.json
 	@case "$(DEVICE)" in cpu|gpu) ;; *) echo "DEVICE=$(DEVICE): expected cpu or gpu" >&2; exit 2;; esac
-	@# Compiled bytecode: importing TensorFlow takes 2.5 s instead of 7 s where Python may not write
-	@# its own .pyc files (PYTHONDONTWRITEBYTECODE, read-only installs), and every stage imports it.
+	@# Compiled bytecode: where Python may not write its own .pyc files (PYTHONDONTWRITEBYTECODE,
+	@# read-only installs) it would compile TensorFlow again in every stage, seconds each time.
 	$(UV) sync --locked --quiet --compile-bytecode --python $(PYTHON) --extra $(DEVICE) --extra jax
 	@# The page template that lets `dvc plots show/diff` pages draw offline, set in the local
 	@# (git-ignored) config: a clone set up without make keeps DVC's own online template.
