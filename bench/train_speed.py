@@ -376,8 +376,7 @@ def main() -> None:
 def print_tables(files: list[Path]) -> None:
     """The table of runs saved with --runs: one row per case and backend, in the order found."""
     for path in files:
-        print(f"{path}: {describe_machine(saved_runs(path)[1])}")
-        print(run_tables(path))
+        print(f"{path}:\n{run_tables(path)}")
 
 
 def saved_runs(path: Path) -> tuple[list[dict[str, Any]], dict[str, Any] | str]:
@@ -390,16 +389,19 @@ def saved_runs(path: Path) -> tuple[list[dict[str, Any]], dict[str, Any] | str]:
 
 
 def run_tables(path: Path) -> str:
-    """A --runs file's tables, one per backend and its cases, each under a line saying what ran."""
+    """A --runs file's tables, one per backend and its cases, each under a line saying what ran and where."""
+    runs, machine = saved_runs(path)
     groups: dict[tuple[str, str, str | None], list[dict[str, Any]]] = {}
-    for run in saved_runs(path)[0]:
+    for run in runs:
         groups.setdefault((run["case"], run["backend"], run.get("onednn")), []).append(run)
     parts = []
     for (case, backend, onednn), group in groups.items():
         seeds = tuple(run["seed"] for run in group)
         keras = f", Keras {group[0]['keras']}" if case != "torch" else ""
         setting = f", {onednn_words(onednn)}" if onednn and case != "torch" else ""
-        what = f"{group[0]['device']}, {backend}{keras}{setting}, seeds {seeds_text(seeds)}"
+        what = (
+            f"{describe_machine(machine)}; {group[0]['device']}, {backend}{keras}{setting}, seeds {seeds_text(seeds)}"
+        )
         parts.append(f"{what}:\n\n{table({case: summarize(group)})}")
     return "\n\n".join(parts)
 

@@ -123,15 +123,18 @@ def test_saved_runs_print_their_table_without_training(tmp_path: Path) -> None:
         for seed in (101, 102)
     ]
     saved = tmp_path / "runs.json"
-    saved.write_text(json.dumps({"machine": "AMD EPYC, 2 cores", "runs": runs}))
+    machine = {"cpu": "AMD EPYC", "vector_extension": "AVX2", "cores": 2, "system": "Linux x86_64"}
+    saved.write_text(json.dumps({"machine": machine, "runs": runs}))
     shown = subprocess.run(
         [sys.executable, "-m", "bench.train_speed", "--table", str(saved)], cwd=ROOT, capture_output=True, text=True
     )
     assert shown.returncode == 0, shown.stderr
     lines = shown.stdout.splitlines()
-    assert lines[0] == f"{saved}: AMD EPYC, 2 cores"
-    assert lines[1] == "CPU, tensorflow 2.21.0, Keras 3, seeds 101, 102:"
-    assert "CPU, jax 0.10.2, Keras 3, seeds 101, 102:" in lines
+    # Each table says where it ran: the CPU model, its vector extension and cores, then what ran.
+    where = "AMD EPYC (AVX2), 2 cores, Linux x86_64; CPU"
+    assert lines[0] == f"{saved}:"
+    assert lines[1] == f"{where}, tensorflow 2.21.0, Keras 3, seeds 101, 102:"
+    assert f"{where}, jax 0.10.2, Keras 3, seeds 101, 102:" in lines
     rows = [line for line in lines if line.startswith("| (e)")]
     assert len(rows) == 2 and all("| 99.10 ± 0.00 (n=2) |" in row for row in rows), rows
     saved.write_text("{")
