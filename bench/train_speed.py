@@ -389,20 +389,21 @@ def saved_runs(path: Path) -> tuple[list[dict[str, Any]], dict[str, Any] | str]:
 
 
 def run_tables(path: Path) -> str:
-    """A --runs file's tables, one per backend and its cases, each under a line saying what ran and where."""
+    """A --runs file's tables, one per backend with a row per case (and oneDNN setting), each under a
+    line saying where it ran and what ran."""
     runs, machine = saved_runs(path)
-    groups: dict[tuple[str, str, str | None], list[dict[str, Any]]] = {}
+    backends: dict[str, dict[str, list[dict[str, Any]]]] = {}
     for run in runs:
-        groups.setdefault((run["case"], run["backend"], run.get("onednn")), []).append(run)
+        onednn = run.get("onednn") if run["case"] != "torch" else None
+        key = f"{run['case']}@{onednn}" if onednn else run["case"]
+        backends.setdefault(run["backend"], {}).setdefault(key, []).append(run)
     parts = []
-    for (case, backend, onednn), group in groups.items():
-        seeds = tuple(run["seed"] for run in group)
-        keras = f", Keras {group[0]['keras']}" if case != "torch" else ""
-        setting = f", {onednn_words(onednn)}" if onednn and case != "torch" else ""
-        what = (
-            f"{describe_machine(machine)}; {group[0]['device']}, {backend}{keras}{setting}, seeds {seeds_text(seeds)}"
-        )
-        parts.append(f"{what}:\n\n{table({case: summarize(group)})}")
+    for backend, cases in backends.items():
+        first = next(iter(cases.values()))[0]
+        keras = f", Keras {first['keras']}" if first["case"] != "torch" else ""
+        seeds = tuple(sorted({run["seed"] for group in cases.values() for run in group}))
+        what = f"{describe_machine(machine)}; {first['device']}, {backend}{keras}, seeds {seeds_text(seeds)}"
+        parts.append(f"{what}:\n\n{table({key: summarize(group) for key, group in cases.items()})}")
     return "\n\n".join(parts)
 
 

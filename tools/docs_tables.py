@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import statistics
 from collections.abc import Callable
 from pathlib import Path
 
@@ -304,6 +305,37 @@ def params_table(root: Path) -> str:
     return "\n".join(lines)
 
 
+# README's training times: one benchmark run per kind of CPU (`bench.train_speed --onednn 0,1`), each
+# with oneDNN on, as the train stage runs there (this project's choice on AVX2, TensorFlow's own on
+# AVX-512 CPUs with VNNI), and off.
+TRAINING_TIME_RUNS = ("onednn-avx2.json", "onednn-avx512.json")
+
+
+def training_time(root: Path) -> str:
+    """params.yaml's training time on each CPU the benchmark ran on: mean ± std (n seeds)."""
+    from bench.train_speed import saved_runs
+
+    lines = [
+        "| CPU, 2 cores | training s, mean ± std (seeds) | images/s | TensorFlow's own kernels: training s |",
+        "| --- | ---: | ---: | ---: |",
+    ]
+    for name in TRAINING_TIME_RUNS:
+        runs, machine = saved_runs(root / RESULTS / name)
+        kernels = {
+            onednn: [run for run in runs if run["case"] == "default" and run.get("onednn") == onednn]
+            for onednn in ("1", "0")
+        }
+        speed = statistics.median(run["samples_per_second"] for run in kernels["1"])
+        seconds = {
+            onednn: f"{spread_cell([run['train_seconds'] for run in group], 1, 0)} ({len(group)})"
+            for onednn, group in kernels.items()
+        }
+        lines.append(
+            f"| {machine['cpu']}, {machine['vector_extension']} | {seconds['1']} | {speed:,.0f} | {seconds['0']} |"
+        )
+    return "\n".join(lines)
+
+
 def machines(root: Path) -> str:
     """Every record in bench/results/ by the machine it names, and the pages whose tables use it."""
 
@@ -386,6 +418,8 @@ TABLE_DATA: dict[str, tuple[str, ...]] = {
     "headline": ("reporting.json", "recipe.json"),
     "accuracy-before-after": ("reporting.json", "candidates-reporting.json"),
     "speed-avx2": ("onednn-avx2.json",),
+    "speed-avx512": ("onednn-avx512.json",),
+    "training-time": TRAINING_TIME_RUNS,
     "profile": ("profile.json",),
     "page": ("page.json",),
     "candidates-choosing": ("candidates-choosing.json",),
@@ -409,6 +443,8 @@ TABLE_DATA: dict[str, tuple[str, ...]] = {
 TABLES: dict[str, Callable[[Path], str]] = {
     "machines": machines,
     "speed-avx2": speed_runs("onednn-avx2.json"),
+    "speed-avx512": speed_runs("onednn-avx512.json"),
+    "training-time": training_time,
     "profile": profile,
     "page": page_table,
     "accuracy-before-after": accuracy_against_before,
