@@ -100,10 +100,14 @@ def sources_files(files: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]
     return {role: {"name": name, **files[name]} for role, name in MNIST_NAMES.items() if name in files}
 
 
+# The generated data set's data/sources.yaml is written whole, never derived from the repository's:
+# a clone that trains its own data set (another name, its class names) changes no test's expectation.
+GENERATED_SOURCES = {"name": "MNIST", "mirrors": [], "timeout_seconds": 30}
+
+
 def write_sources(project: Path, files: dict[str, dict[str, Any]], **fields: Any) -> None:
-    """data/sources.yaml for the generated data set, with no public mirror (and `fields` changed)."""
-    sources = yaml.safe_load((ROOT / "data/sources.yaml").read_text())
-    sources.update(mirrors=[], files=sources_files(files), **fields)
+    """data/sources.yaml for the generated digits, with no public mirror (and `fields` changed)."""
+    sources = GENERATED_SOURCES | {"files": sources_files(files)} | fields
     (project / "data/sources.yaml").write_text(yaml.safe_dump(sources, sort_keys=False))
 
 
