@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import keras
 import numpy as np
 import pytest
+import yaml
 
 from lenet5.augment import Augment, bspline_weights, control_points, draw_count
 from lenet5.backend import configure_backend, device_names
@@ -20,10 +22,12 @@ from lenet5.model import build_lenet5, load_model, save_model
 from lenet5.placement import place
 from lenet5.scoring import score
 from lenet5.training import fit, make_optimizer
-from tests.conftest import ROOT
+from tests.conftest import recipe_params
 from tests.mnist_fixture import make_digits
 
-DEFAULTS = load_params(ROOT / "params.yaml").train
+with tempfile.TemporaryDirectory() as folder:  # the tests' recipe, whatever the workspace's params.yaml says
+    (Path(folder) / "params.yaml").write_text(yaml.safe_dump(recipe_params()))
+    DEFAULTS = load_params(Path(folder) / "params.yaml").train
 ELASTIC_SMOOTHNESS = 7.0
 # TensorFlow's own parts (TF_CONFIG): the rest of this file runs on either backend.
 tensorflow_only = pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="TensorFlow's multi_worker only")
