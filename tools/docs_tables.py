@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import re
-import statistics
 from collections.abc import Callable
 from pathlib import Path
 
@@ -313,7 +312,7 @@ TRAINING_TIME_RUNS = ("onednn-avx2.json", "onednn-avx512.json")
 
 def training_time(root: Path) -> str:
     """params.yaml's training time on each CPU the benchmark ran on: mean ± std (n seeds)."""
-    from bench.train_speed import saved_runs
+    from bench.train_speed import saved_runs, summarize
 
     lines = [
         "| CPU, 2 cores | training s, mean ± std (seeds) | images/s | TensorFlow's own kernels: training s |",
@@ -325,7 +324,7 @@ def training_time(root: Path) -> str:
             onednn: [run for run in runs if run["case"] == "default" and run.get("onednn") == onednn]
             for onednn in ("1", "0")
         }
-        speed = statistics.median(run["samples_per_second"] for run in kernels["1"])
+        speed = summarize(kernels["1"])["samples_per_second"]  # the median, as the speed tables show it
         seconds = {
             onednn: f"{spread_cell([run['train_seconds'] for run in group], 1, 0)} ({len(group)})"
             for onednn, group in kernels.items()
