@@ -14,7 +14,7 @@ UV := $(or $(shell command -v uv 2>/dev/null),.uv/bin/uv)
 # The stages run `python -m stages.X`: put the project's environment first on PATH.
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: setup pipeline test test-fast lint bench browser best docs docs-check demo screenshot
+.PHONY: setup pipeline test test-fast lint bench browser postgres best search docs docs-check demo screenshot
 
 # With the interpreter's own pip when it has one (2 s); else a venv that brings pip (5 s).
 .uv/bin/uv:
@@ -50,6 +50,15 @@ BEST := -S train.epochs=20 -S train.batch_size=256 -S train.learning_rate=0.01 \
 best: setup
 	$(BIN)/dvc exp run -n lenet5-best $(BEST)
 
+# A hyperparameter search over search.yaml, each trial a DVC experiment (`dvc exp show` lists
+# them): `make search TRIALS=20 SEEDS="1 2"`; STORAGE=postgresql://USER@HOST/DB for a study that
+# workers on other machines join (docs/scaling.md). It prints the best trial and how to apply it.
+TRIALS ?= 20
+SEEDS ?=
+STORAGE ?=
+search: setup
+	$(BIN)/python -m tools.search --trials $(TRIALS) $(if $(SEEDS),--seeds $(SEEDS)) $(if $(STORAGE),--storage $(STORAGE))
+
 # The page tests and the plots test open pages in headless Chromium (Debian's chromium package),
 # driven by Playwright. As root with apt-get it is installed here; otherwise those tests are
 # skipped (they fail under CI=true).
@@ -59,7 +68,15 @@ browser:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else echo "note: install chromium to run the browser test of the plots page"; fi
 
-test: setup browser
+# The search's many-machine test runs its own PostgreSQL server (Debian's postgresql package); as
+# root with apt-get it is installed here, otherwise that test is skipped (it fails under CI=true).
+postgres:
+	@command -v pg_ctl >/dev/null || ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
+	  else echo "note: install postgresql to run the search's many-machine test"; fi
+
+test: setup browser postgres
 	$(BIN)/python -m pytest
 
 # Everyday edits: every test that needs no `dvc repro` and no training (marked in tests/conftest.py;

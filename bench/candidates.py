@@ -41,6 +41,7 @@ from lenet5.config import PARAMS_FILE, Params, load_params
 from lenet5.cpu import describe
 from lenet5.errors import PipelineError, run_command
 from lenet5.files import write_json
+from lenet5.schedule import size_training
 from lenet5.seeds import CHOOSING_SEEDS, REPORTING_SEEDS, Spread, difference
 
 DATA = Path("data/prepared")
@@ -76,6 +77,7 @@ def train_one(params_path: Path, seed: int, split: str) -> dict[str, Any]:
     from lenet5.training import fit
 
     train, validation = load_split(DATA, "train"), load_split(DATA, "val")
+    config = size_training(config, len(train[1])).config
     configure_backend(config.seed, config.threads)
     placement = place(config.distribute)
     with placement.scope():

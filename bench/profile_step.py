@@ -33,6 +33,7 @@ from lenet5.cpu import ONEDNN, describe
 from lenet5.data import load_split
 from lenet5.errors import PipelineError, run_command
 from lenet5.files import write_json
+from lenet5.schedule import size_training
 
 DATA = Path("data/prepared")
 WARMUP, REPEATS = 3, 15
@@ -61,9 +62,9 @@ def profile() -> dict[str, float]:
     from lenet5.training import make_optimizer, steps_per_epoch, with_augmentation
 
     skip_unused_imports()
-    config = load_params().train
-    configure_backend(config.seed, config.threads)
     images, labels = load_split(DATA, "train")
+    config = size_training(load_params().train, len(labels)).config  # `auto` as the train stage resolves it
+    configure_backend(config.seed, config.threads)
     validation = load_split(DATA, "val")
     model = build_lenet5()
     trainer = with_augmentation(model, config)
@@ -161,7 +162,7 @@ def main() -> None:
     machine.pop(ONEDNN)  # each setting is named in the table
     saved = {
         "machine": machine,
-        "batch_size": load_params().train.batch_size,
+        "batch_size": size_training(load_params().train, len(load_split(DATA, "train")[1])).config.batch_size,
         "settings": list(SETTINGS),
         "parts": parts,
     }

@@ -45,6 +45,7 @@ from lenet5.cpu import ONEDNN, describe
 from lenet5.data import load_split
 from lenet5.errors import PipelineError, run_command
 from lenet5.files import write_json
+from lenet5.schedule import size_training
 from lenet5.seeds import REPORTING_SEEDS, Spread
 
 DATA = Path("data/prepared")
@@ -138,6 +139,7 @@ def run_case(case: str, max_epochs: int, seed: int, backend: str) -> dict[str, A
     if case == "no_elastic":  # against (e), what the elastic field costs per epoch
         config = dataclasses.replace(config, elastic_strength=0.0)
     x, y = load_split(DATA, "train")
+    config = size_training(config, len(y)).config  # `auto` as the train stage resolves it
     validation, test = load_split(DATA, "val"), load_split(DATA, "test")
     configure_backend(config.seed, config.threads)
     project = case in ("before", "default", "no_elastic")
@@ -282,7 +284,7 @@ def onednn_words(value: str | None) -> str:
 
 def child_command(case: str, seed: int, args: argparse.Namespace) -> list[str]:
     if case == "torch":
-        epochs = load_params().train.epochs
+        epochs = size_training(load_params().train, len(load_split(DATA, "train")[1])).config.epochs
         return [
             str(args.torch_python),
             "bench/torch_loop.py",

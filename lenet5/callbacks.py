@@ -85,3 +85,15 @@ class LiveLog(keras.callbacks.Callback):
         for metric, value in (logs or {}).items():
             self.live.log_metric(standardize_metric_name(metric, "dvclive.keras"), value)
         self.live.next_step()
+
+
+class ReportToSearch(keras.callbacks.Callback):
+    """Each epoch's validation accuracy to the search's trial (lenet5/search.py), whose pruner may
+    stop the run: then `TrialPrunedError` leaves `fit` and the stage fails, so DVC records no experiment."""
+
+    def __init__(self, reporter: Any) -> None:
+        super().__init__()
+        self.reporter = reporter
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self.reporter.epoch_done(epoch, float((logs or {}).get("val_accuracy", float("nan"))))

@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 from lenet5.errors import PipelineError
 
 PARAMS_FILE = Path("params.yaml")
-MNIST_TRAIN_IMAGES = 60_000
+AUTO = "auto"  # train.epochs and train.batch_size: follow the data set's size (lenet5/schedule.py)
 # params.yaml is a page of settings: anything far larger, deeper or self-referencing is hostile.
 MAX_YAML_BYTES = 64 * 1024
 MAX_YAML_DEPTH = 8
@@ -50,6 +50,18 @@ def integer(low: int, high: int) -> Rule:
         return int(value)
 
     return described(check, f"integer {low} to {'2^31-1' if high == 2**31 - 1 else f'{high:,}'}")
+
+
+def integer_or_auto(low: int, high: int) -> Rule:
+    def check(value: Any) -> int | str:
+        if value == AUTO:
+            return AUTO
+        try:
+            return integer(low, high)(value)
+        except ValueError:
+            raise ValueError(f"expected {AUTO} or an integer from {low} to {high:,}") from None
+
+    return described(check, f"`{AUTO}`, or an integer {low} to {high:,}")
 
 
 def number(low: float, high: float, *, low_open: bool = False, high_open: bool = False) -> Rule:
@@ -101,9 +113,18 @@ class PrepareConfig:
 @dataclass(frozen=True)
 class TrainConfig:
     seed: int = setting(integer(0, 2**31 - 1), "seeds weights, shuffling and augmentation")
-    epochs: int = setting(integer(1, 1000), "passes over the training split")
-    batch_size: int = setting(
-        integer(1, MNIST_TRAIN_IMAGES), "images per step", "1 to the training-split size (54,000 for MNIST by default)"
+    epochs: int | str = setting(
+        integer_or_auto(1, 1000),
+        "passes over the training split; `auto`: the fewest that make `train.min_steps` optimizer steps",
+    )
+    batch_size: int | str = setting(
+        integer_or_auto(1, 2**24),
+        "images per step; `auto`: 512, halved (down to 16) until an epoch makes 16 steps or more",
+        "`auto`, or 1 to the training split's size",
+    )
+    min_steps: int = setting(
+        integer(1, 10**6),
+        "with `epochs: auto`, the optimizer steps to train at least: the same number whatever the data set's size",
     )
     optimizer: str = setting(choice("adam", "adamw", "sgd", "rmsprop"), "optimizer (sgd is Nesterov with momentum 0.9)")
     adam_betas: tuple[float, float] = setting(
@@ -304,16 +325,8 @@ def load_params(path: Path = PARAMS_FILE) -> Params:
 def _cross_checks(params: Params, doc: Document) -> list[str]:
     problems = []
     train = params.train
-    if train.warmup_epochs >= train.epochs:
-        problems.append(
-            f"{doc.where('train', 'warmup_epochs')}: train.warmup_epochs: {train.warmup_epochs!r} is not allowed; "
-            f"expected fewer than train.epochs ({train.epochs})"
-        )
-    if train.unaugmented_epochs > train.epochs:
-        problems.append(
-            f"{doc.where('train', 'unaugmented_epochs')}: train.unaugmented_epochs: {train.unaugmented_epochs} is not "
-            f"allowed; expected at most train.epochs ({train.epochs})"
-        )
+    # The rules that depend on the number of epochs or on the training split's size are checked
+    # where the data are known, once (lenet5/schedule.py).
     if train.backend == "jax" and train.distribute == "multi_worker":
         problems.append(
             f"{doc.where('train', 'distribute')}: train.distribute: multi_worker is not allowed with train.backend "
@@ -323,12 +336,6 @@ def _cross_checks(params: Params, doc: Document) -> list[str]:
         problems.append(
             f"{doc.where('train', 'threads')}: train.threads: {train.threads} is not allowed with train.backend jax; "
             "expected 0 (JAX's compiled steps take every core)"
-        )
-    train_images = MNIST_TRAIN_IMAGES - round(MNIST_TRAIN_IMAGES * params.prepare.validation_size)
-    if train.batch_size > train_images:
-        problems.append(
-            f"{doc.where('train', 'batch_size')}: train.batch_size: {train.batch_size} is not allowed; expected at "
-            f"most the {train_images} training images left after prepare.validation_size"
         )
     return problems
 

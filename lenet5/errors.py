@@ -31,6 +31,7 @@ def first_line(error: BaseException) -> str:
 
 EXIT_ERROR = 2
 EXIT_INTERRUPTED = 130
+EXIT_PRUNED = 3  # the train stage, stopped by the search's pruner (lenet5/search.py)
 
 
 def run_command(name: str, main: Callable[[], None]) -> None:

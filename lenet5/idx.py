@@ -119,3 +119,12 @@ def verify(raw: Path, file: DataFile) -> None:
             f"{path}: decompresses to {size:,} bytes of SHA-256 {digest[:12]}..., not the "
             f"{file.size:,} bytes of {file.sha256[:12]}... data/sources.yaml gives"
         )
+
+
+def write_idx_gz(path: Path, array: np.ndarray) -> None:
+    """uint8 `array` as a gzip IDX file (magic 0x0000080N for N dimensions, then each size, then the
+    bytes), with no time stamp: the same array always gives the same file."""
+    from lenet5.files import write_bytes
+
+    header = struct.pack(">I", 0x0800 + array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
+    write_bytes(path, gzip.compress(header + array.astype(np.uint8).tobytes(), mtime=0))

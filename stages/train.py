@@ -24,8 +24,10 @@ from lenet5.classes import CLASSES_FILE, read_classes, write_classes
 from lenet5.config import load_params
 from lenet5.cpu import onednn_description
 from lenet5.data import load_split
-from lenet5.errors import EXIT_INTERRUPTED, PipelineError, hint_on_error, run_command
+from lenet5.errors import EXIT_INTERRUPTED, EXIT_PRUNED, hint_on_error, run_command
 from lenet5.files import write_json
+from lenet5.schedule import size_training
+from lenet5.search import TrialPrunedError, TrialReporter, link_from_environment
 from stages.hints import good_copy
 
 
@@ -48,15 +50,13 @@ def main() -> None:
     with hint_on_error(good_copy(args.data, "prepare")):
         names = read_classes(args.data / CLASSES_FILE)
         train, validation = load_split(args.data, "train", len(names)), load_split(args.data, "val", len(names))
-    if config.batch_size > len(train[1]):
-        raise PipelineError(
-            f"{args.params}: train.batch_size: {config.batch_size} is more than the {len(train[1]):,} training images "
-            "of the prepared data set; expected at most that"
-        )
+    sizing = size_training(config, len(train[1]), str(args.params))
+    config = sizing.config
+    print(f"train: {sizing.explanation}", flush=True)
 
     from dvclive import Live
 
-    from lenet5.callbacks import LiveLog, Progress
+    from lenet5.callbacks import LiveLog, Progress, ReportToSearch
     from lenet5.model import build_lenet5, save_model
     from lenet5.placement import place
     from lenet5.training import fit
@@ -68,6 +68,9 @@ def main() -> None:
     print(f"train: training with {config.backend} on {placement.description}{onednn}", flush=True)
     progress = Progress(config.epochs)
     callbacks: list = [progress]
+    link = link_from_environment()  # set only when the search (tools/search.py) runs this training
+    if link is not None and writer:
+        callbacks.append(ReportToSearch(TrialReporter(link, config.epochs)))
     if writer:
         # A fresh Live clears earlier files; after a resume, `fit` replays the finished epochs into it.
         live = Live(dir=str(args.live), save_dvc_exp=False, dvcyaml=False)
@@ -83,6 +86,9 @@ def main() -> None:
                 model, config, train, validation, checkpoint=checkpoint, callbacks=callbacks,
                 multi_worker_strategy=placement.strategy,
             )  # fmt: skip
+    except TrialPrunedError as stop:
+        print(f"train: {stop}; the search goes on with its next trial", file=sys.stderr)
+        sys.exit(EXIT_PRUNED)
     except KeyboardInterrupt:
         done = progress.replayed + len(progress.seconds)
         message = f"interrupted after {done} of {config.epochs} epochs; run `dvc repro` to resume from there"

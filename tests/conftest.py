@@ -44,6 +44,8 @@ PROJECT_FILES = [
     ".dvcignore",
     ".gitignore",
     "page",
+    "search.yaml",
+    "tools/search.py",
     "package.json",
     "package-lock.json",
 ]
@@ -98,6 +100,7 @@ RECIPE: dict[str, dict[str, Any]] = {
         "elastic_smoothness": 7,
         "unaugmented_epochs": 1,
         "label_smoothing": 0.1,
+        "min_steps": 500,
         "threads": 0,
         "distribute": "none",
         "backend": "tensorflow",
@@ -371,6 +374,38 @@ def chromium() -> Chromium:
         message = "chromium is not installed (Debian: apt-get install chromium; `make browser`)"
         pytest.fail(message) if os.environ.get("CI") else pytest.skip(message)
     return Chromium(browser)
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A PostgreSQL server of its own (Debian's postgresql) on 127.0.0.1, in a temporary folder,
+    run as an unprivileged user; its URL, then stopped and deleted. On CI its absence fails."""
+    import glob
+    import tempfile
+
+    found = shutil.which("pg_ctl") or next(iter(sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"))[-1:]), None)
+    if found is None:
+        message = "postgresql is not installed (Debian: apt-get install postgresql; `make postgres`)"
+        pytest.fail(message) if os.environ.get("CI") else pytest.skip(message)
+    bin_dir = Path(found).parent
+    folder = Path(tempfile.mkdtemp(prefix="lenet5-postgres-"))  # under /tmp: the server's user reaches it
+    as_user: list[str] = []
+    if os.geteuid() == 0:  # PostgreSQL refuses to run as root
+        shutil.chown(folder, "postgres", "postgres")
+        as_user = ["runuser", "-u", "postgres", "--"]
+    port, data = free_port(), folder / "data"
+
+    def pg(*command: str) -> None:
+        subprocess.run([*as_user, *command], check=True, capture_output=True, timeout=120)
+
+    pg(str(bin_dir / "initdb"), "-D", str(data), "-U", "lenet5", "--auth=trust", "-E", "UTF8")
+    options = f"-h 127.0.0.1 -p {port} -k {folder}"
+    pg(str(bin_dir / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(folder / "server.log"), "-w", "start")
+    try:
+        yield f"postgresql://lenet5@127.0.0.1:{port}/postgres"
+    finally:
+        pg(str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop")
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def wait_for_queue(project: Project, timeout: float = 600) -> str:

@@ -74,22 +74,16 @@ def test_yaml_1_2_numbers_are_numbers(tmp_path: Path, text: str) -> None:
 @pytest.mark.parametrize(
     ("section", "key", "value", "message"),
     [
-        ("train", "epochs", 0, "train.epochs: 0 is not allowed; expected an integer from 1 to 1000"),
+        ("train", "epochs", 0, "train.epochs: 0 is not allowed; expected auto or an integer from 1 to 1,000"),
+        ("train", "epochs", "automatic", "train.epochs: 'automatic' is not allowed; expected auto or an integer"),
         ("train", "epochs", 2.5, "train.epochs: 2.5 is not allowed"),
         ("train", "epochs", True, "train.epochs: True is not allowed"),
-        ("train", "batch_size", 54001, "train.batch_size: 54001 is not allowed; expected at most the 54000"),
+        ("train", "batch_size", 0, "train.batch_size: 0 is not allowed; expected auto or an integer from 1"),
         ("prepare", "validation_size", 1.0, "prepare.validation_size: 1.0 is not allowed; expected a number in (0, 1)"),
         ("prepare", "validation_size", "10%", "prepare.validation_size: '10%' is not allowed"),
         ("train", "optimizer", "adamax", "train.optimizer: 'adamax' is not allowed; expected one of adam, adamw"),
         ("train", "learning_rate", float("nan"), "train.learning_rate: nan is not allowed"),
         ("train", "lr_schedule", "cosine", "train.lr_schedule: 'cosine' is not allowed"),
-        ("train", "warmup_epochs", 20, "train.warmup_epochs: 20.0 is not allowed; expected fewer than train.epochs"),
-        (
-            "train",
-            "unaugmented_epochs",
-            50,
-            "train.unaugmented_epochs: 50 is not allowed; expected at most train.epochs",
-        ),
         (
             "train",
             "adam_betas",
