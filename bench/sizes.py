@@ -110,20 +110,9 @@ def main() -> None:
         clone(size, folder, mnist)
         os.environ["MNIST_MIRROR"] = str(folder / ".subset")
         seeds = [str(seed) for seed in args.choosing_seeds]
-        log = run(
-            [
-                sys.executable,
-                "-m",
-                "tools.search",
-                "--trials",
-                str(args.trials),
-                "--seeds",
-                *seeds,
-                "--study",
-                f"size-{size}",
-            ],
-            folder,
-        )
+        search = [sys.executable, "-m", "tools.search", "--trials", str(args.trials), "--seeds", *seeds]
+        search += ["--study", f"size-{size}", "--sampler-seed", "0", "--prune-after", "3"]
+        log = run(search, folder)
         import optuna
 
         study = optuna.load_study(study_name=f"size-{size}", storage=f"sqlite:///{folder}/.search/study.db")

@@ -31,10 +31,12 @@ MAX_YAML_DEPTH = 8
 Rule = Callable[[Any], Any]  # returns the checked value, or raises ValueError("expected ...")
 
 
-def setting(rule: Rule, meaning: str = "", allowed: str = "") -> Any:
-    """A dataclass field checked by `rule` when the file is loaded. `meaning` and `allowed` (by
-    default the rule's own words) are what docs/params.md shows of it: written here once."""
-    return field(metadata={"rule": rule, "meaning": meaning, "allowed": allowed or getattr(rule, "allowed", "")})
+def setting(rule: Rule, meaning: str = "", allowed: str = "", details: str = "") -> Any:
+    """A dataclass field checked by `rule` when the file is loaded, described here once: `meaning`
+    is its comment in params.yaml (a test holds the two equal) and its line in docs/params.md,
+    followed there by `details`; `allowed` (by default the rule's own words) is the values it takes."""
+    allowed = allowed or getattr(rule, "allowed", "")
+    return field(metadata={"rule": rule, "meaning": meaning, "allowed": allowed, "details": details})
 
 
 def described(rule: Rule, allowed: str) -> Rule:
@@ -115,35 +117,37 @@ class TrainConfig:
     seed: int = setting(integer(0, 2**31 - 1), "seeds weights, shuffling and augmentation")
     epochs: int | str = setting(
         integer_or_auto(1, 1000),
-        "passes over the training split; `auto`: the fewest that make `train.min_steps` optimizer steps",
+        "passes over the training split; auto: the fewest that show train.min_images images",
     )
     batch_size: int | str = setting(
         integer_or_auto(1, 2**24),
-        "images per step; `auto`: 512, halved (down to 16) until an epoch makes 16 steps or more",
+        "images per step; auto: 512, halved (down to 16) until an epoch makes 8+ steps",
         "`auto`, or 1 to the training split's size",
     )
-    min_steps: int = setting(
-        integer(1, 10**6),
-        "with `epochs: auto`, the optimizer steps to train at least: the same number whatever the data set's size",
+    min_images: int = setting(
+        integer(1, 10**9),
+        "with epochs: auto, images to train on in all, whatever the set's size",
     )
-    optimizer: str = setting(choice("adam", "adamw", "sgd", "rmsprop"), "optimizer (sgd is Nesterov with momentum 0.9)")
+    optimizer: str = setting(
+        choice("adam", "adamw", "sgd", "rmsprop"), "adam, adamw, sgd (Nesterov, momentum 0.9) or rmsprop"
+    )
     adam_betas: tuple[float, float] = setting(
         pair(0, 1),
-        "Adam's and AdamW's `beta_1`, `beta_2`: how slowly the averages of gradients and squared gradients "
-        "forget (Keras's own are [0.9, 0.999]); `-S 'train.adam_betas=[0.9,0.999]'`",
+        "adam, adamw: how slowly the averages of gradients and squared gradients forget",
+        details="`beta_1`, `beta_2` (Keras's own are [0.9, 0.999]); `-S 'train.adam_betas=[0.9,0.999]'`",
     )
     learning_rate: float = setting(number(0, 1, low_open=True), "peak learning rate")
     lr_schedule: str = setting(
-        choice("constant", "warmup_cosine"), "`constant`, or linear warm-up then cosine decay to 0"
+        choice("constant", "warmup_cosine"), "constant, or linear warm-up then cosine decay to 0"
     )
     warmup_epochs: float = setting(
-        number(0, 1000), "length of the warm-up (fractions allowed)", "0 to below `train.epochs`"
+        number(0, 1000), "length of the warm-up, fractions allowed", "0 to below `train.epochs`"
     )
     weight_decay: float = setting(number(0, 1, high_open=True), "decoupled weight decay, 0 for none")
     ema_momentum: float = setting(
         number(0, 1, high_open=True),
-        "the saved model is the exponential moving average of the weights, updated after every step with this "
-        "momentum (Keras's `use_ema`); training itself goes on from its own weights; 0 off",
+        "the saved model is the weights' moving average with this momentum per step; 0 off",
+        details="Keras's `use_ema`: training itself goes on from its own weights",
     )
     augment_max_shift: float = setting(
         number(0, 8),
@@ -153,12 +157,13 @@ class TrainConfig:
     augment_max_rotation: float = setting(number(0, 45), "random rotation of each training image, in degrees")
     elastic_strength: float = setting(
         number(0, 8),
-        "elastic distortion (Simard et al. 2003): each control point of a smooth random displacement field "
-        "moves up to this many pixels along x and y; 0 off",
+        "elastic distortion: each control point of the field moves up to this, in pixels; 0 off",
+        details="Simard et al. 2003: a smooth random displacement field, along x and y",
     )
     elastic_smoothness: float = setting(
         number(2, 28),
-        "pixels between the field's control points (a cubic B-spline through them): larger is smoother",
+        "pixels between the field's control points: larger is smoother",
+        details="a cubic B-spline through them",
     )
     unaugmented_epochs: int = setting(
         integer(0, 1000),
@@ -167,28 +172,30 @@ class TrainConfig:
     )
     label_smoothing: float = setting(
         number(0, 1, high_open=True),
-        "share of each target spread evenly over the classes (Keras `label_smoothing`)",
+        "share of each target spread evenly over the classes",
+        details="Keras's `label_smoothing`",
     )
     threads: int = setting(
-        integer(0, 256), "TensorFlow intra-op threads, 0 for all cores; 0 with `jax` (XLA takes every core)"
+        integer(0, 256), "TensorFlow intra-op threads, 0 for all cores", details="0 with `jax` (XLA takes every core)"
     )
     distribute: str = setting(
         choice("none", "mirrored", "multi_worker"),
-        "`none`; `mirrored`: one replica per local GPU (or the CPU), TensorFlow's `MirroredStrategy` or Keras's "
-        "`DataParallel` on JAX; `multi_worker`: one process per machine, from `TF_CONFIG`, TensorFlow only "
-        "(see [Beyond one CPU](scaling.md))",
+        "none; mirrored: a replica per local GPU (or the CPU); multi_worker: TF_CONFIG machines",
+        details="mirrored is TensorFlow's `MirroredStrategy` or Keras's `DataParallel` on JAX; multi_worker runs "
+        "one process per machine, TensorFlow only (see [Beyond one CPU](scaling.md))",
     )
     backend: str = setting(
         choice("tensorflow", "jax"),
-        "the Keras backend that trains; the model file is the same format either way, and evaluate, export and "
-        "`lenet5-predict` read it (see [Beyond one CPU](scaling.md))",
+        "the Keras backend that trains: tensorflow, or jax (no multi_worker, threads 0)",
+        details="the model file is the same format either way, and evaluate, export and `lenet5-predict` read it "
+        "(see [Beyond one CPU](scaling.md))",
     )
 
 
 @dataclass(frozen=True)
 class PlotConfig:
     misclassified_max: int = setting(
-        integer(1, 100), "how many misclassified digits `plots/misclassified.png` shows", "1 to 100"
+        integer(1, 100), "how many misclassified test digits plots/misclassified.png shows", "1 to 100"
     )
     dpi: int = setting(integer(50, 300), "resolution of the PNGs", "50 to 300")
 

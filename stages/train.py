@@ -81,7 +81,7 @@ def main() -> None:
     checkpoint = args.checkpoint if writer and config.distribute != "multi_worker" else None
     try:
         with placement.scope():
-            model = build_lenet5(len(names))
+            model = build_lenet5(len(names), config)
             fit(
                 model, config, train, validation, checkpoint=checkpoint, callbacks=callbacks,
                 multi_worker_strategy=placement.strategy,

@@ -100,7 +100,7 @@ RECIPE: dict[str, dict[str, Any]] = {
         "elastic_smoothness": 7,
         "unaugmented_epochs": 1,
         "label_smoothing": 0.1,
-        "min_steps": 500,
+        "min_images": 250_000,
         "threads": 0,
         "distribute": "none",
         "backend": "tensorflow",

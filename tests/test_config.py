@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import re
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,7 @@ import pytest
 import yaml
 
 from bench.limits import billion_laughs
-from lenet5.config import TrainConfig, load_params
+from lenet5.config import SECTIONS, TrainConfig, load_params
 from lenet5.errors import PipelineError
 from lenet5.sources import load_sources
 from tests.conftest import ROOT, recipe_params
@@ -202,3 +203,47 @@ def test_class_names_are_checked(tmp_path: Path, classes: object, message: str) 
         load_sources(path)
     path.write_text(yaml.safe_dump(sources | {"classes": ["cat", "dog", 3]}))
     assert load_sources(path).classes == ("cat", "dog", "3")
+
+
+def params_comments(path: Path) -> dict[str, tuple[int, str | None]]:
+    """Each setting of a params.yaml: its line and its end-of-line comment."""
+    from ruamel.yaml import YAML
+
+    document = YAML(typ="rt").load(path.read_text())
+    found = {}
+    for section, values in document.items():
+        for key in values:
+            comment = values.ca.items.get(key)
+            text = comment[2].value.strip().removeprefix("#").strip() if comment and comment[2] else None
+            found[f"{section}.{key}"] = (values.lc.key(key)[0] + 1, text)
+    return found
+
+
+def comment_differences(path: Path) -> list[str]:
+    """One line per setting whose params.yaml comment is not its meaning in lenet5/config.py."""
+    meanings = {
+        f"{section}.{spec.name}": spec.metadata["meaning"]
+        for section, cls in SECTIONS.items()
+        for spec in dataclasses.fields(cls)
+    }
+    return [
+        f"{path}:{line}: {key}: the comment {comment!r} is not lenet5/config.py's meaning {meanings[key]!r}; "
+        "a setting is described once, there: copy it here"
+        for key, (line, comment) in params_comments(path).items()
+        if comment != meanings.get(key)
+    ]
+
+
+def test_each_setting_is_described_once_in_config_and_params_yaml_repeats_it() -> None:
+    assert comment_differences(ROOT / "params.yaml") == []
+
+
+def test_a_comment_that_drifts_from_its_meaning_is_named(tmp_path: Path) -> None:
+    text = (ROOT / "params.yaml").read_text().replace("# peak learning rate", "# the learning rate")
+    (tmp_path / "params.yaml").write_text(text)
+    (line,) = comment_differences(tmp_path / "params.yaml")
+    assert re.fullmatch(
+        rf"{re.escape(str(tmp_path))}/params.yaml:\d+: train.learning_rate: the comment 'the learning rate' is "
+        r"not lenet5/config.py's meaning 'peak learning rate'; a setting is described once, there: copy it here",
+        line,
+    )

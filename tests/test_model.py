@@ -9,7 +9,11 @@ import numpy as np
 import pytest
 
 from lenet5.errors import PipelineError
-from lenet5.model import LENET5_PARAMETERS, build_lenet5, load_model, predict_probabilities, save_model
+from lenet5.model import build_lenet5, load_model, predict_probabilities, save_model
+
+# The published architecture (LeCun et al. 1998, as the Keras recipe builds it) at MNIST's ten
+# classes: a test of the definition, not a second one. Each further class adds 84 weights and a bias.
+LENET5_PARAMETERS = 61_706
 
 
 def test_lenet5_layers_and_parameters() -> None:
@@ -80,3 +84,33 @@ def test_a_keras_file_holding_another_network_is_refused(tmp_path: Path) -> None
     expected = "other.keras: a Keras model, but not LeNet-5 taking 28x28 images"
     with pytest.raises(PipelineError, match=expected):
         load_model(tmp_path / "other.keras")
+
+
+def test_the_guard_follows_the_one_definition(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """load_model accepts what build_lenet5 builds, and nothing else: a network of another shape is
+    refused, and once the definition itself changes, the new network is the one accepted."""
+    import keras
+
+    import lenet5.model
+
+    wider = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten(), keras.layers.Dense(10, "softmax")])
+    save_model(wider, tmp_path / "other.keras")
+    with pytest.raises(PipelineError, match="not LeNet-5"):
+        load_model(tmp_path / "other.keras")
+    original = lenet5.model.build_lenet5
+
+    def with_a_hidden_layer_more(classes: int = 10, config: object = None) -> keras.Model:
+        model = original(classes, config)
+        layers = [keras.Input((28, 28, 1), name="pixels"), *model.layers[:-1]]
+        layers += [
+            keras.layers.Dense(32, activation="relu", name="fc3"),
+            model.layers[-1].__class__.from_config(model.layers[-1].get_config()),
+        ]
+        return keras.Sequential(layers, name="lenet5")
+
+    monkeypatch.setattr(lenet5.model, "build_lenet5", with_a_hidden_layer_more)
+    save_model(with_a_hidden_layer_more(), tmp_path / "changed.keras")
+    assert load_model(tmp_path / "changed.keras").count_params() != LENET5_PARAMETERS
+    save_model(original(), tmp_path / "published.keras")
+    with pytest.raises(PipelineError, match="not LeNet-5"):
+        load_model(tmp_path / "published.keras")

@@ -17,7 +17,9 @@ from tests.conftest import ROOT, recipe_params, write_params
 @pytest.fixture
 def auto_config(tmp_path):
     params = recipe_params()
-    params["train"].update(epochs="auto", batch_size="auto", min_steps=500, warmup_epochs=0.5, unaugmented_epochs=1)
+    params["train"].update(
+        epochs="auto", batch_size="auto", min_images=250_000, warmup_epochs=0.5, unaugmented_epochs=1
+    )
     write_params(tmp_path, params)
     return load_params(tmp_path / "params.yaml").train
 
@@ -26,8 +28,8 @@ def test_mnist_size_trains_the_published_recipe(auto_config) -> None:
     sized = size_training(auto_config, 54_000)
     assert (sized.config.batch_size, sized.config.epochs, sized.steps) == (512, 5, 530)
     assert sized.explanation == (
-        "54,000 training images: batch 512 (auto), 5 epochs (auto: the fewest that make train.min_steps 500 steps); "
-        "530 steps"
+        "54,000 training images: batch 512 (auto), 5 epochs (auto: the fewest that show it train.min_images, "
+        "250,000 images); 530 steps"
     )
 
 
@@ -41,11 +43,12 @@ def test_the_workspace_params_are_auto_at_mnist_size() -> None:
 
 @pytest.mark.parametrize(
     ("images", "batch", "epochs"),
-    [(450, 16, 18), (900, 32, 18), (4_500, 256, 28), (18_000, 512, 14), (100, 16, 72), (10, 10, 500)],
+    [(450, 32, 556), (900, 64, 278), (4_500, 512, 56), (18_000, 512, 14), (100, 16, 1000), (10, 10, 1000)],
 )
-def test_small_sets_get_smaller_batches_and_enough_steps(auto_config, images: int, batch: int, epochs: int) -> None:
+def test_small_sets_get_smaller_batches_and_as_many_images(auto_config, images: int, batch: int, epochs: int) -> None:
     sized = size_training(auto_config, images)
     assert (sized.config.batch_size, sized.config.epochs) == (batch, epochs)
+    assert images * sized.config.epochs >= 250_000 or sized.config.epochs == 1000  # the most train.epochs allows
     assert sized.steps >= 500
     assert f"{images:,} training images: batch {batch}" in sized.explanation
 
@@ -70,4 +73,4 @@ def test_what_does_not_fit_the_split_is_named(auto_config) -> None:
         "p.yaml: train.unaugmented_epochs: 3 is not allowed; expected at most the 2 epochs of train.epochs",
     ]
     with pytest.raises(PipelineError, match=r"expected fewer than the 1 epochs of train.epochs \(auto\)"):
-        size_training(dataclasses.replace(auto_config, min_steps=1, warmup_epochs=1.0), 54_000)
+        size_training(dataclasses.replace(auto_config, min_images=1, warmup_epochs=1.0), 54_000)

@@ -78,7 +78,7 @@ def test_a_bad_space_is_refused_in_one_line_with_its_line_number(tmp_path: Path,
 
 def test_the_shipped_space_is_valid_and_typed() -> None:
     space = load_space(ROOT / "search.yaml")
-    assert space["train.min_steps"].integer and not space["train.learning_rate"].integer
+    assert space["train.min_images"].integer and not space["train.learning_rate"].integer
     assert "auto" in space["train.batch_size"].choices
 
 

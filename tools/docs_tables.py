@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from lenet5.config import load_params
@@ -282,6 +282,11 @@ def export_formats(root: Path) -> str:
     return "\n".join(lines)
 
 
+def described(metadata: Mapping[str, str]) -> str:
+    """A setting's meaning, as its params.yaml comment has it, then the details only this page gives."""
+    return f"{metadata['meaning']}; {metadata['details']}" if metadata["details"] else metadata["meaning"]
+
+
 def params_table(root: Path) -> str:
     """docs/params.md's table: every setting lenet5/config.py checks, in its order, with the value
     params.yaml gives it and the meaning and allowed values config.py writes beside its rule."""
@@ -299,7 +304,7 @@ def params_table(root: Path) -> str:
             value = values[section.name][spec.name]
             shown = ", ".join(map(str, value)).join("[]") if isinstance(value, list) else value
             lines.append(
-                f"| `{section.name}.{spec.name}` | {shown} | {spec.metadata['meaning']} | {spec.metadata['allowed']} |"
+                f"| `{section.name}.{spec.name}` | {shown} | {described(spec.metadata)} | {spec.metadata['allowed']} |"
             )
     return "\n".join(lines)
 
