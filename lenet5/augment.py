@@ -30,8 +30,10 @@ import keras
 import numpy as np
 from keras import ops
 
+from lenet5.data import IMAGE_SIDE
+
 AFFINE_DRAWS = 3  # per image: rotation, horizontal shift, vertical shift, each in [-1, 1]
-SIZE = 28  # the images' side, in pixels: MNIST's own, before the model pads it
+SIZE = IMAGE_SIDE  # the images' side, in pixels, before the model pads it
 
 
 def control_points(smoothness: float, size: int = SIZE) -> int:

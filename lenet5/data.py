@@ -13,7 +13,13 @@ import numpy as np
 from lenet5.errors import PipelineError
 from lenet5.files import write_npy
 
-IMAGE_SHAPE = (28, 28)  # MNIST's images, as stored and as the model takes them
+# The data's shape, stated once: every data set this pipeline takes has MNIST's images, 28x28
+# pixels of one gray channel (uint8); the model, the augmentation, the exports and lenet5-predict
+# read it from here. MNIST's ten digits are the class count where nothing else gives one.
+IMAGE_SIDE = 28
+IMAGE_SHAPE = (IMAGE_SIDE, IMAGE_SIDE)  # as stored and as the model takes them
+CHANNELS = 1
+DEFAULT_CLASSES = 10
 
 
 def split_validation(count: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:

@@ -17,9 +17,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from lenet5.data import IMAGE_SIDE
 from lenet5.errors import PipelineError
 
-MNIST_SIZE = 28
+MNIST_SIZE = IMAGE_SIDE
 DIGIT_BOX = 20
 INK_THRESHOLD = 0.1  # of the stretched 0..1 range: fainter pixels are paper, not ink
 FORMATS = ("PNG", "JPEG", "GIF", "BMP", "WEBP")

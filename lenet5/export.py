@@ -26,6 +26,7 @@ import numpy as np
 import tensorflow as tf
 from tensorflow.core.protobuf import fingerprint_pb2
 
+from lenet5.data import IMAGE_SHAPE
 from lenet5.files import atomic_folder, write_bytes
 from lenet5.model import INPUT_SHAPE, as_model_input
 
@@ -42,7 +43,7 @@ class Serving(tf.Module):
         super().__init__()
         self.model = model
 
-    @tf.function(input_signature=[tf.TensorSpec([None, 28, 28], tf.uint8, name="pixels")])
+    @tf.function(input_signature=[tf.TensorSpec([None, *IMAGE_SHAPE], tf.uint8, name="pixels")])
     def serve(self, pixels: tf.Tensor) -> dict[str, tf.Tensor]:
         inputs = tf.cast(pixels, tf.float32)[..., tf.newaxis]
         return {"probabilities": self.model(inputs, training=False)}

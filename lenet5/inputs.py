@@ -16,8 +16,9 @@ import numpy as np
 
 from lenet5.augment import draw_count
 from lenet5.config import TrainConfig
+from lenet5.data import DEFAULT_CLASSES
 
-MNIST_CLASSES = 10  # the default class count; training passes its model's own
+MNIST_CLASSES = DEFAULT_CLASSES  # training passes its model's own
 
 Batch = tuple[dict[str, np.ndarray], np.ndarray]  # ({"pixels", "draws"}, one-hot targets)
 

@@ -22,16 +22,17 @@ from typing import Any
 import keras
 import numpy as np
 
+from lenet5.data import CHANNELS, DEFAULT_CLASSES, IMAGE_SHAPE
 from lenet5.errors import PipelineError, first_line
 from lenet5.files import write_bytes
 
-MNIST_CLASSES = 10
+MNIST_CLASSES = DEFAULT_CLASSES
 # Layers that pass their input through unchanged outside training: a model with or without them
 # (dropout at rate 0 or 0.3) is the same network when it classifies, so the guard skips them.
 TRAINING_ONLY_LAYERS = frozenset(
     {"Dropout", "SpatialDropout1D", "SpatialDropout2D", "GaussianNoise", "GaussianDropout", "AlphaDropout"}
 )
-INPUT_SHAPE = (28, 28, 1)  # MNIST's pixels, 0-255
+INPUT_SHAPE = (*IMAGE_SHAPE, CHANNELS)  # the data's pixels, 0-255
 PAD = 2  # 28x28 -> 32x32, the input size LeNet-5 was designed for
 PREDICT_BATCH = 2000  # images per forward pass when scoring: memory only, results are the same
 FIXED_ZIP_TIME = (1980, 1, 1, 0, 0, 0)  # the earliest time a zip entry can carry

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from lenet5.data import DEFAULT_CLASSES
 from lenet5.errors import PipelineError
 from lenet5.files import atomic_folder
 
@@ -34,7 +35,7 @@ RUNTIME_FILES = {
     },
 }
 PAGE_FILES = ("index.html", "style.css", "app.js", "preprocess.js")
-MNIST_NAMES = [str(digit) for digit in range(10)]
+MNIST_NAMES = [str(digit) for digit in range(DEFAULT_CLASSES)]
 
 
 def locked_version(lock: Path, package: str = RUNTIME_PACKAGE) -> str:
