@@ -2,7 +2,7 @@
 
 Each candidate is params.yaml with some `-S section.key=value` changes (DVC's own syntax, read by
 the same YAML 1.2 rules and checks as params.yaml). It trains once per seed with
-`lenet5.training.fit`, the train stage's own function, each run in its own process on the real
+`lenet5.training.loop.fit`, the train stage's own function, each run in its own process on the real
 MNIST (the arrays of `dvc repro prepare`). Every run is appended to a JSON file of runs, so the
 tables in docs/speed.md come from committed data (`--table`).
 
@@ -39,10 +39,11 @@ from ruamel.yaml import YAML
 
 from lenet5.config import PARAMS_FILE, Params, load_params
 from lenet5.cpu import describe
-from lenet5.errors import PipelineError, run_command
+from lenet5.errors import PipelineError
+from lenet5.evaluation.over_seeds import CHOOSING_SEEDS, REPORTING_SEEDS, Spread, difference
 from lenet5.files import write_json
-from lenet5.schedule import size_training
-from lenet5.seeds import CHOOSING_SEEDS, REPORTING_SEEDS, Spread, difference
+from lenet5.process import run_command
+from lenet5.training.schedule import size_training
 
 DATA = Path("data/prepared")
 SPLITS = {"val": CHOOSING_SEEDS, "test": REPORTING_SEEDS}
@@ -66,15 +67,15 @@ def with_changes(changes: list[str], out: Path) -> Params:
 
 def train_one(params_path: Path, seed: int, split: str) -> dict[str, Any]:
     """One run: train with these params and seed; validation after every epoch, test only if asked."""
-    from lenet5.backend import configure_backend, select_backend
+    from lenet5.training.backend import configure_backend, select_backend
 
     params = load_params(params_path)
     config = dataclasses.replace(params.train, seed=seed)
     select_backend(config.backend)
-    from lenet5.data import load_split
-    from lenet5.model import build_lenet5
-    from lenet5.placement import place
-    from lenet5.training import fit
+    from lenet5.data.splits import load_split
+    from lenet5.training.loop import fit
+    from lenet5.training.model import build_lenet5
+    from lenet5.training.placement import place
 
     train, validation = load_split(DATA, "train"), load_split(DATA, "val")
     config = size_training(config, len(train[1])).config
@@ -85,8 +86,8 @@ def train_one(params_path: Path, seed: int, split: str) -> dict[str, Any]:
         started = time.perf_counter()
         history = fit(model, config, train, validation)
         seconds = time.perf_counter() - started
-    from lenet5.model import predict_probabilities
-    from lenet5.scoring import score
+    from lenet5.evaluation.scoring import score
+    from lenet5.training.model import predict_probabilities
 
     run: dict[str, Any] = {
         "seed": seed,

@@ -19,10 +19,11 @@ from pathlib import Path
 
 import numpy as np
 
-from lenet5.backend import configure_backend, select_backend
-from lenet5.data import load_split
-from lenet5.errors import PipelineError, run_command
+from lenet5.data.splits import load_split
+from lenet5.errors import PipelineError
 from lenet5.files import write_json
+from lenet5.process import run_command
+from lenet5.training.backend import configure_backend, select_backend
 
 LATENCY_WARMUP = 20  # calls before timing: the first ones trace graphs and fill caches
 LATENCY_CALLS = 500  # single-digit calls timed; their median is the latency reported
@@ -60,7 +61,7 @@ def main() -> None:
         raise PipelineError(f"{', '.join(missing)}: missing; run `dvc repro export` first")
     images, _ = load_split(data, "test")
     from lenet5.cpu import describe
-    from lenet5.runtimes import open_model
+    from lenet5.serving.runtimes import open_model
 
     configure_backend(seed=0, threads=1)  # one thread: as on a small device, no format given more cores
     latency = {}

@@ -21,8 +21,9 @@ import zlib
 from collections.abc import Callable
 from pathlib import Path
 
-from lenet5.errors import PipelineError, run_command
+from lenet5.errors import PipelineError
 from lenet5.files import write_json
+from lenet5.process import run_command
 
 ROOT = Path(__file__).resolve().parent.parent
 BOMB_GIGABYTES = 8  # zeros behind the gzip bomb: a few MB on disk
@@ -69,7 +70,7 @@ CASES: tuple[tuple[str, str, Callable[[Path], None], str], ...] = (
         f"an IDX gzip of {BOMB_GIGABYTES} GB of zeros as train-images (decompression)",
         f"{BOMB_TARGET}.gz",
         gzip_bomb,
-        "from lenet5.idx import gunzip_digest; from lenet5.sources import load_sources; "
+        "from lenet5.data.idx import gunzip_digest; from lenet5.data.sources import load_sources; "
         f"gunzip_digest(PATH, load_sources(Path({str(ROOT / 'data/sources.yaml')!r})).files['train_images'].size, "
         "PATH.name)",
     ),
@@ -77,20 +78,20 @@ CASES: tuple[tuple[str, str, Callable[[Path], None], str], ...] = (
         "an IDX header claiming 4,294,967,295 images",
         f"{BOMB_TARGET}.gz",
         idx_header_claiming_4_billion,
-        "from lenet5.idx import load_images; from lenet5.sources import load_sources; "
+        "from lenet5.data.idx import load_images; from lenet5.data.sources import load_sources; "
         f"load_images(PATH, load_sources(Path({str(ROOT / 'data/sources.yaml')!r})).files['train_images'].size)",
     ),
     (
         "a PNG of 20000x20000 pixels (lenet5-predict)",
         "huge.png",
         lambda path: path.write_bytes(png_of_size(20_000, 20_000)),
-        "from lenet5.digits import read_digit; read_digit(PATH)",
+        "from lenet5.serving.digits import read_digit; read_digit(PATH)",
     ),
     (
         "a PNG of 60000x60000 pixels (lenet5-predict)",
         "huger.png",
         lambda path: path.write_bytes(png_of_size(60_000, 60_000)),
-        "from lenet5.digits import read_digit; read_digit(PATH)",
+        "from lenet5.serving.digits import read_digit; read_digit(PATH)",
     ),
     (
         "a params.yaml of nested aliases (billion laughs)",

@@ -41,8 +41,9 @@ from pathlib import Path
 from typing import Any
 
 from lenet5.cpu import describe
-from lenet5.errors import PipelineError, run_command
+from lenet5.errors import PipelineError
 from lenet5.files import write_json
+from lenet5.process import run_command
 
 NOOP_RUNS = 5
 EXP_RUN_SEEDS = 1001  # the first seed of the exp_run case; sweep k (from 0) starts at 2001 + 100 * k

@@ -25,9 +25,10 @@ from typing import Any
 import numpy as np
 
 from lenet5.cpu import describe
-from lenet5.errors import PipelineError, run_command
+from lenet5.errors import PipelineError
 from lenet5.files import write_json
-from lenet5.page import RUNTIME_PACKAGE, installed_version, page_weight
+from lenet5.process import run_command
+from lenet5.serving.webpage import RUNTIME_PACKAGE, installed_version, page_weight
 from tools.browser import chromium_page, find_chromium
 from tools.screenshot_page import SEVEN, draw
 from tools.serve_page import serving
@@ -43,7 +44,7 @@ ANSWERED = "window.lenet5.pending === 0 && window.lenet5.lastInput !== null"
 
 def agreement(page: Any, folder: Path, images: np.ndarray) -> dict[str, Any]:
     """The page's probabilities against Python's for the same int8 file and the same images."""
-    from lenet5.runtimes import open_tflite
+    from lenet5.serving.runtimes import open_tflite
 
     python = open_tflite(folder / "model.tflite").probabilities(images)
     browser = np.concatenate(

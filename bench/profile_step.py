@@ -30,10 +30,11 @@ from typing import Any
 
 from lenet5.config import load_params
 from lenet5.cpu import ONEDNN, describe
-from lenet5.data import load_split
-from lenet5.errors import PipelineError, run_command
+from lenet5.data.splits import load_split
+from lenet5.errors import PipelineError
 from lenet5.files import write_json
-from lenet5.schedule import size_training
+from lenet5.process import run_command
+from lenet5.training.schedule import size_training
 
 DATA = Path("data/prepared")
 WARMUP, REPEATS = 3, 15
@@ -56,10 +57,10 @@ def profile() -> dict[str, float]:
     import keras
     import tensorflow as tf
 
-    from lenet5.backend import configure_backend, skip_unused_imports
-    from lenet5.inputs import epoch_inputs, model_batch
-    from lenet5.model import PREDICT_BATCH, build_lenet5
-    from lenet5.training import make_optimizer, steps_per_epoch, with_augmentation
+    from lenet5.training.backend import configure_backend, skip_unused_imports
+    from lenet5.training.inputs import epoch_inputs, model_batch
+    from lenet5.training.loop import make_optimizer, steps_per_epoch, with_augmentation
+    from lenet5.training.model import PREDICT_BATCH, build_lenet5
 
     skip_unused_imports()
     images, labels = load_split(DATA, "train")

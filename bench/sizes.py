@@ -23,8 +23,9 @@ from pathlib import Path
 from typing import Any
 
 from lenet5.cpu import describe
-from lenet5.errors import PipelineError, run_command
+from lenet5.errors import PipelineError
 from lenet5.files import write_json
+from lenet5.process import run_command
 
 ROOT = Path(__file__).resolve().parent.parent
 LEFT_OUT = ("metrics/", "dvc.lock", "plots/", "models/", "bench/results/", "docs/images/")

@@ -7,12 +7,12 @@ as the mean training time at which the *mean* test accuracy over the seeds first
 (test scoring is not counted), with how many seeds reached it on their own; median steady
 samples per second; the highest peak RSS. Every case trains a fixed number of epochs (plain Keras:
 `--max-epochs`), so every seed has a test accuracy at every epoch. Ratios are against cases
-measured in the same run. The project's cases call `lenet5.training.fit`, the train stage's own
+measured in the same run. The project's cases call `lenet5.training.loop.fit`, the train stage's own
 function: once with the settings this project used before the speed work (`BEFORE`), once with
 params.yaml. Last, the train stage itself runs once into a temporary folder, for its start-up time
 (launch to the first training step) and its peak memory.
 
-The seeds are the reporting seeds (lenet5/seeds.py): none of them chose a setting.
+The seeds are the reporting seeds (lenet5/evaluation/over_seeds.py): none of them chose a setting.
 
     python -m bench.train_speed [--seeds 5] [--max-epochs 30]
 """
@@ -39,14 +39,15 @@ from typing import Any
 import numpy as np
 import yaml
 
-from lenet5.backend import INSTALL, require_backend, select_backend
 from lenet5.config import load_params
 from lenet5.cpu import ONEDNN, describe
-from lenet5.data import load_split
-from lenet5.errors import PipelineError, run_command
+from lenet5.data.splits import load_split
+from lenet5.errors import PipelineError
+from lenet5.evaluation.over_seeds import REPORTING_SEEDS, Spread
 from lenet5.files import write_json
-from lenet5.schedule import size_training
-from lenet5.seeds import REPORTING_SEEDS, Spread
+from lenet5.process import run_command
+from lenet5.training.backend import INSTALL, require_backend, select_backend
+from lenet5.training.schedule import size_training
 
 DATA = Path("data/prepared")
 TARGET = 0.99
@@ -83,7 +84,7 @@ def clock_callback(model: Any, test: tuple[np.ndarray, np.ndarray]) -> Any:
     """Times each epoch's training steps (validation and test scoring left out); scores the test set."""
     import keras
 
-    from lenet5.model import predict_probabilities
+    from lenet5.training.model import predict_probabilities
 
     class Clock(keras.callbacks.Callback):
         def __init__(self) -> None:
@@ -128,10 +129,10 @@ def run_case(case: str, max_epochs: int, seed: int, backend: str) -> dict[str, A
     select_backend(backend)
     import keras
 
-    from lenet5.backend import configure_backend, device_names
-    from lenet5.model import as_model_input, build_lenet5
-    from lenet5.placement import place
-    from lenet5.training import fit
+    from lenet5.training.backend import configure_backend, device_names
+    from lenet5.training.loop import fit
+    from lenet5.training.model import as_model_input, build_lenet5
+    from lenet5.training.placement import place
 
     config = dataclasses.replace(load_params().train, seed=seed, backend=backend)
     if case == "before":

@@ -1,4 +1,4 @@
-// A drawing -> the 28x28 light-on-dark frame MNIST's digits come in: lenet5/digits.py, step for step.
+// A drawing -> the 28x28 light-on-dark frame MNIST's digits come in: lenet5/serving/digits.py, step for step.
 //
 // The same recipe as `lenet5-predict`: invert dark-on-light pictures, stretch the ink to [0, 1],
 // crop to the ink's bounding box, scale it to fit 20x20 (Pillow's BOX resampling, reproduced

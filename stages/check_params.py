@@ -12,10 +12,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from lenet5.backend import require_backend
 from lenet5.config import load_params
-from lenet5.errors import run_command
 from lenet5.files import write_text
+from lenet5.process import run_command
+from lenet5.training.backend import require_backend
 
 MARKER_TEXT = "params.yaml passed validation\n"
 

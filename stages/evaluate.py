@@ -15,13 +15,14 @@ from pathlib import Path
 
 import numpy as np
 
-from lenet5.backend import skip_unused_imports
-from lenet5.classes import CLASSES_FILE, read_classes
-from lenet5.data import load_split
-from lenet5.errors import PipelineError, hint_on_error, run_command
+from lenet5.data.classes import CLASSES_FILE, read_classes
+from lenet5.data.splits import load_split
+from lenet5.errors import PipelineError, hint_on_error
+from lenet5.evaluation.results import write_results
+from lenet5.evaluation.scoring import confusion_matrix, per_class_scores, score
 from lenet5.files import write_json
-from lenet5.results import write_results
-from lenet5.scoring import confusion_matrix, per_class_scores, score
+from lenet5.process import run_command
+from lenet5.training.backend import skip_unused_imports
 from stages.hints import good_copy
 
 
@@ -40,7 +41,11 @@ def main() -> None:
         images, labels = load_split(args.data, "test", len(names))
         val_images, val_labels = load_split(args.data, "val", len(names))
     skip_unused_imports()
-    from lenet5.model import class_count, load_model, predict_probabilities  # Keras: after what start-up can skip
+    from lenet5.training.model import (  # Keras: after what start-up can skip
+        class_count,
+        load_model,
+        predict_probabilities,
+    )
 
     with hint_on_error(good_copy(args.model, "train")):
         model = load_model(args.model)

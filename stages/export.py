@@ -2,9 +2,9 @@
 
 Writes a SavedModel in TF Serving's layout (`<serving>/1/`), a LiteRT float32 file and a
 full-integer int8 LiteRT file calibrated on a seeded sample of the training split
-(lenet5/export.py); each is byte-identical when written again from the same model. Then runs
+(lenet5/serving/exporters.py); each is byte-identical when written again from the same model. Then runs
 every format, the Keras model included, through the runtime that would serve it on the 10,000
-test digits (lenet5/runtimes.py), and writes metrics/export.json (the int8 file's test accuracy:
+test digits (lenet5/serving/runtimes.py), and writes metrics/export.json (the int8 file's test accuracy:
 the column `dvc exp show` compares) and metrics/export_formats.json (per format: test accuracy,
 errors, agreement with the Keras model's predictions, bytes). How fast each format answers is the
 benchmark's (`python -m bench.latency`), not every experiment's: it took a third of this stage.
@@ -15,10 +15,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from lenet5.backend import configure_backend, select_backend, skip_unused_imports
-from lenet5.data import load_split
-from lenet5.errors import hint_on_error, run_command
+from lenet5.data.splits import load_split
+from lenet5.errors import hint_on_error
 from lenet5.files import write_bytes, write_json
+from lenet5.process import run_command
+from lenet5.training.backend import configure_backend, select_backend, skip_unused_imports
 from stages.hints import good_copy
 
 
@@ -38,9 +39,9 @@ def main() -> None:
     with hint_on_error(good_copy(args.data, "prepare")):
         train_images, _ = load_split(args.data, "train")
         test_images, test_labels = load_split(args.data, "test")
-    from lenet5.export import calibration_sample, tflite_float32, tflite_int8, write_saved_model
-    from lenet5.model import load_model
-    from lenet5.runtimes import keras_classifier, open_model, score_formats
+    from lenet5.serving.exporters import calibration_sample, tflite_float32, tflite_int8, write_saved_model
+    from lenet5.serving.runtimes import keras_classifier, open_model, score_formats
+    from lenet5.training.model import load_model
 
     configure_backend(seed=0, threads=0)  # deterministic ops; nothing here is random, the seed is a formality
     with hint_on_error(good_copy(args.model, "train")):

@@ -1,7 +1,7 @@
 """Stage fetch: get the data set's four files, verified, into data/raw/ (which: data/sources.yaml).
 
 $MNIST_MIRROR (a local folder or base URL) is tried first, then the public mirrors. A copy is kept
-only if its decompressed bytes have the SHA-256 listed for it; see lenet5/download.py.
+only if its decompressed bytes have the SHA-256 listed for it; see lenet5/data/download.py.
 """
 
 from __future__ import annotations
@@ -9,9 +9,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from lenet5.download import fetch_verified, list_sources
-from lenet5.errors import run_command
-from lenet5.sources import ROLES, load_sources
+from lenet5.data.download import fetch_verified, list_sources
+from lenet5.data.sources import ROLES, load_sources
+from lenet5.process import run_command
 
 
 def main() -> None:

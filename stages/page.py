@@ -2,7 +2,7 @@
 
 Copies the page's sources, LiteRT.js (installed from package-lock.json with `npm ci` where it is
 missing), the int8 file and model.json (the data set, the class names, the output's quantization,
-the test accuracy and the confusion matrix) into the output folder (lenet5/page.py). `make demo`
+the test accuracy and the confusion matrix) into the output folder (lenet5/serving/webpage.py). `make demo`
 serves it on 127.0.0.1; any static host serves it as it is.
 """
 
@@ -11,13 +11,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from lenet5.classes import read_classes
-from lenet5.errors import hint_on_error, run_command
+from lenet5.data.classes import read_classes
+from lenet5.data.sources import load_sources
+from lenet5.errors import hint_on_error
+from lenet5.evaluation.results import read_results
+from lenet5.evaluation.scoring import confusion_matrix
 from lenet5.files import read_json_number
-from lenet5.page import build_page, ensure_runtime, int8_output, manifest
-from lenet5.results import read_results
-from lenet5.scoring import confusion_matrix
-from lenet5.sources import load_sources
+from lenet5.process import run_command
+from lenet5.serving.webpage import build_page, ensure_runtime, int8_output, manifest
 from stages.hints import good_copy, rerun
 
 

@@ -10,12 +10,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from lenet5.classes import CLASSES_FILE, read_classes
 from lenet5.config import load_params
-from lenet5.data import load_split
-from lenet5.errors import hint_on_error, run_command
-from lenet5.figures import digit_grid, save_figure
-from lenet5.results import read_results
+from lenet5.data.classes import CLASSES_FILE, read_classes
+from lenet5.data.splits import load_split
+from lenet5.errors import hint_on_error
+from lenet5.evaluation.figures import digit_grid, save_figure
+from lenet5.evaluation.results import read_results
+from lenet5.process import run_command
 from stages.hints import good_copy, rerun
 
 

@@ -2,7 +2,7 @@
 
 Writes the data set's own uint8 28x28 images and their labels as .npy files under data/prepared/:
 train, val (a seeded `prepare.validation_size` fraction of the training images) and test, and
-classes.json, the class names (lenet5/classes.py). The raw files are first checked against
+classes.json, the class names (lenet5/data/classes.py). The raw files are first checked against
 data/sources.yaml: one that differs is damaged, and DVC can restore it; one that is what
 sources.yaml says but does not fit the pipeline gets a line saying what to change in the data.
 """
@@ -12,12 +12,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from lenet5.classes import CLASSES_FILE, class_names, write_classes
 from lenet5.config import load_params
-from lenet5.data import save_split, split_validation
-from lenet5.errors import hint_on_error, run_command
-from lenet5.idx import load_part, verify
-from lenet5.sources import ROLES, load_sources
+from lenet5.data.classes import CLASSES_FILE, class_names, write_classes
+from lenet5.data.idx import load_part, verify
+from lenet5.data.sources import ROLES, load_sources
+from lenet5.data.splits import save_split, split_validation
+from lenet5.errors import hint_on_error
+from lenet5.process import run_command
 from stages.hints import good_copy
 
 

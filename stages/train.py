@@ -19,15 +19,16 @@ import argparse
 import sys
 from pathlib import Path
 
-from lenet5.backend import configure_backend, select_backend, skip_unused_imports
-from lenet5.classes import CLASSES_FILE, read_classes, write_classes
 from lenet5.config import load_params
 from lenet5.cpu import onednn_description
-from lenet5.data import load_split
-from lenet5.errors import EXIT_INTERRUPTED, EXIT_PRUNED, hint_on_error, run_command
+from lenet5.data.classes import CLASSES_FILE, read_classes, write_classes
+from lenet5.data.splits import load_split
+from lenet5.errors import hint_on_error
 from lenet5.files import write_json
-from lenet5.schedule import size_training
-from lenet5.search import TrialPrunedError, TrialReporter, link_from_environment
+from lenet5.process import EXIT_INTERRUPTED, EXIT_PRUNED, run_command
+from lenet5.training.backend import configure_backend, select_backend, skip_unused_imports
+from lenet5.training.schedule import size_training
+from lenet5.training.tuning import TrialPrunedError, TrialReporter, link_from_environment
 from stages.hints import good_copy
 
 
@@ -56,10 +57,10 @@ def main() -> None:
 
     from dvclive import Live
 
-    from lenet5.callbacks import LiveLog, Progress, ReportToSearch
-    from lenet5.model import build_lenet5, save_model
-    from lenet5.placement import place
-    from lenet5.training import fit
+    from lenet5.training.callbacks import LiveLog, Progress, ReportToSearch
+    from lenet5.training.loop import fit
+    from lenet5.training.model import build_lenet5, save_model
+    from lenet5.training.placement import place
 
     configure_backend(config.seed, config.threads)
     placement = place(config.distribute, args.worker_timeout)  # before any op: multi_worker needs that

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lenet5.classes import class_names, names_near, read_classes, write_classes
+from lenet5.data.classes import class_names, names_near, read_classes, write_classes
 from lenet5.errors import PipelineError
 
 FILES = ("train.gz", "test.gz")

@@ -13,8 +13,8 @@ import yaml
 
 from bench.limits import billion_laughs
 from lenet5.config import SECTIONS, TrainConfig, load_params
+from lenet5.data.sources import load_sources
 from lenet5.errors import PipelineError
-from lenet5.sources import load_sources
 from tests.conftest import ROOT, recipe_params
 
 DEFAULTS = recipe_params()  # a valid params.yaml, whatever the workspace's says

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lenet5.data import load_split, save_split, split_validation
+from lenet5.data.splits import load_split, save_split, split_validation
 from lenet5.errors import PipelineError
 from tests.conftest import ROOT, memory_limit, needs_memory_limits
 
@@ -60,7 +60,7 @@ def test_an_npy_header_claiming_more_than_the_file_holds_is_refused_unallocated(
     with open(path, "wb") as handle:
         np.lib.format.write_array_header_1_0(handle, header)
         handle.write(bytes(100))
-    code = f"from pathlib import Path; from lenet5.data import read_npy; read_npy(Path({str(path)!r}))"
+    code = f"from pathlib import Path; from lenet5.data.splits import read_npy; read_npy(Path({str(path)!r}))"
     done = subprocess.run(
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120,
         preexec_fn=memory_limit(1024),

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from lenet5.seeds import REPORTING_SEEDS
+from lenet5.evaluation.over_seeds import REPORTING_SEEDS
 from tests.conftest import ROOT
 from tools.docs_tables import BEFORE_ONEDNN, BLOCK, RESULTS, SEEDS, TABLES, regenerate, reported_runs
 

@@ -141,7 +141,7 @@ def foreign_tflite(path: Path) -> None:
     import keras
     import tensorflow as tf
 
-    from lenet5.export import quiet_converter
+    from lenet5.serving.exporters import quiet_converter
 
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
     with quiet_converter():
@@ -154,7 +154,7 @@ def tensor_hungry_tflite(path: Path) -> None:
     import keras
     import tensorflow as tf
 
-    from lenet5.export import quiet_converter
+    from lenet5.serving.exporters import quiet_converter
 
     model = keras.Sequential([keras.Input((5000, 5000), batch_size=1), keras.layers.Rescaling(2.0)])
     with quiet_converter():

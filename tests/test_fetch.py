@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from lenet5.download import fetch_verified, list_sources
+from lenet5.data.download import fetch_verified, list_sources
+from lenet5.data.sources import DataFile
 from lenet5.errors import PipelineError
-from lenet5.sources import DataFile
 from tests.conftest import ROOT, Mirror, memory_limit, needs_memory_limits, run_env, write_sources
 
 NAME = "train-labels-idx1-ubyte"

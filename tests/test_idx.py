@@ -9,9 +9,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from lenet5.data.idx import (
+    IMAGES_MAGIC,
+    LABELS_MAGIC,
+    gunzip_digest,
+    load_images,
+    load_labels,
+    load_part,
+    read_idx,
+    verify,
+)
+from lenet5.data.sources import DataFile
 from lenet5.errors import PipelineError
-from lenet5.idx import IMAGES_MAGIC, LABELS_MAGIC, gunzip_digest, load_images, load_labels, load_part, read_idx, verify
-from lenet5.sources import DataFile
 from tests.mnist_fixture import idx_bytes
 
 BIG = 10**8  # a size limit no test file reaches

@@ -1,4 +1,6 @@
-"""The project's shape: each stage's code deps in dvc.yaml are exactly the project files it imports."""
+"""The project's shape: each stage's code deps in dvc.yaml are exactly what it imports, a library
+folder for each group of modules it uses (lenet5/data, lenet5/training, lenet5/evaluation,
+lenet5/serving) and each other project file by name; and the library has no import cycle."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ import yaml
 from tests.conftest import ROOT
 
 PACKAGES = ("lenet5", "stages")
+LIBRARY = ROOT / "lenet5"
 
 
 def module_file(module: str) -> Path | None:
@@ -23,32 +26,50 @@ def module_file(module: str) -> Path | None:
     return None
 
 
+def direct_imports(path: Path) -> set[Path]:
+    """Project files that `path` imports itself (with the packages' __init__.py they execute)."""
+    found: set[Path] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        names = []
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names = [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
+        for name in names:
+            parts = name.split(".")
+            for depth in range(1, len(parts) + 1):  # importing a.b.c runs a/__init__.py and a/b/__init__.py
+                module = module_file(".".join(parts[:depth]))
+                if module is not None and module != path:
+                    found.add(module)
+    return found
+
+
 def imported_files(path: Path) -> set[Path]:
-    """Project files `path` imports, at any depth, with the packages' __init__.py they execute."""
+    """Project files `path` imports, at any depth, itself included."""
     seen: set[Path] = set()
     todo = [path]
     while todo:
         current = todo.pop()
-        if current in seen:
-            continue
-        seen.add(current)
-        for node in ast.walk(ast.parse(current.read_text())):
-            names = []
-            if isinstance(node, ast.Import):
-                names = [alias.name for alias in node.names]
-            elif isinstance(node, ast.ImportFrom) and node.module:
-                names = [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
-            for name in names:
-                parts = name.split(".")
-                for depth in range(1, len(parts) + 1):  # importing a.b.c runs a/__init__.py and a/b/__init__.py
-                    found = module_file(".".join(parts[:depth]))
-                    if found is not None:
-                        todo.append(found)
+        if current not in seen:
+            seen.add(current)
+            todo.extend(direct_imports(current))
     return seen
 
 
+def as_dep(path: Path) -> str:
+    """A file as dvc.yaml names it: a library group's folder for a module inside one, else the file."""
+    relative = path.relative_to(ROOT)
+    if path.parent != LIBRARY and LIBRARY in path.parents:
+        return str(relative.parents[len(relative.parts) - 3])  # lenet5/<group>
+    return str(relative)
+
+
+def is_code(dep: str) -> bool:
+    return dep.endswith(".py") or (dep.startswith("lenet5/") and (ROOT / dep).is_dir())
+
+
 def dep_problems(pipeline: dict) -> list[str]:
-    """Each stage whose declared code deps differ from the project files its script imports."""
+    """Each stage whose declared code deps differ from the project code its script imports."""
     problems = []
     for name, stage in pipeline["stages"].items():
         module = stage["cmd"].split("python -m ", 1)[1].split()[0]
@@ -56,8 +77,8 @@ def dep_problems(pipeline: dict) -> list[str]:
         if script is None:
             problems.append(f"{name}: {module} is not a project module")
             continue
-        derived = {str(p.relative_to(ROOT)) for p in imported_files(script)}
-        declared = {dep for dep in stage["deps"] if dep.endswith(".py")}
+        derived = {as_dep(p) for p in imported_files(script)}
+        declared = {dep for dep in stage["deps"] if is_code(dep)}
         if declared != derived:
             problems.append(f"{name}: missing {sorted(derived - declared)}, extra {sorted(declared - derived)}")
     return problems
@@ -68,14 +89,42 @@ def test_code_deps_of_every_stage_are_exactly_its_imports() -> None:
 
 
 def test_the_check_detects_a_missing_dep() -> None:
-    """A dep reached only through other modules (train -> training -> inputs), taken out of dvc.yaml."""
+    """A group reached only through other modules (train -> loop -> inputs), taken out of dvc.yaml."""
     pipeline = yaml.safe_load((ROOT / "dvc.yaml").read_text())
-    pipeline["stages"]["train"]["deps"].remove("lenet5/inputs.py")
-    pipeline["stages"]["evaluate"]["deps"].append("lenet5/download.py")
+    pipeline["stages"]["plot"]["deps"].remove("lenet5/evaluation")
+    pipeline["stages"]["evaluate"]["deps"].append("lenet5/serving")
     assert dep_problems(pipeline) == [
-        "train: missing ['lenet5/inputs.py'], extra []",
-        "evaluate: missing [], extra ['lenet5/download.py']",
+        "evaluate: missing [], extra ['lenet5/serving']",
+        "plot: missing ['lenet5/evaluation'], extra []",
     ]
+
+
+def test_the_library_has_no_import_cycle() -> None:
+    """Walking each module's imports never comes back to it: every module can be read on its own."""
+    modules = sorted(LIBRARY.rglob("*.py"))
+    graph = {path: {p for p in direct_imports(path) if p.name != "__init__.py"} for path in modules}
+    cycles = []
+    for start in modules:
+        todo, seen = list(graph[start]), set()
+        while todo:
+            current = todo.pop()
+            if current == start:
+                cycles.append(str(start.relative_to(ROOT)))
+                break
+            if current not in seen:
+                seen.add(current)
+                todo.extend(graph.get(current, ()))
+    assert cycles == []
+
+
+def test_no_two_modules_share_a_name() -> None:
+    """A name says which file: no module of the library, the stages or the tools shares one."""
+    names: dict[str, list[str]] = {}
+    for folder in ("lenet5", "stages", "tools"):
+        for path in (ROOT / folder).rglob("*.py"):
+            if path.name != "__init__.py":
+                names.setdefault(path.stem, []).append(str(path.relative_to(ROOT)))
+    assert {name: paths for name, paths in names.items() if len(paths) > 1} == {}
 
 
 def test_only_the_first_stage_depends_on_the_params_check() -> None:

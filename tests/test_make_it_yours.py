@@ -9,7 +9,7 @@ import re
 import zipfile
 from pathlib import Path
 
-from lenet5.model import build_lenet5
+from lenet5.training.model import build_lenet5
 from tests.conftest import ROOT, Project, first_test_digits, predict, save_png
 
 PAGE = ROOT / "docs/make-it-yours.md"
@@ -50,7 +50,7 @@ def test_a_new_setting_and_a_new_layer_as_the_page_says(own_trained_project: Pro
     lines.insert(at + 1, params_line.rstrip())
     params.write_text("\n".join(lines) + "\n")
     # 3. The layer: the page's diff, each `+` line after the line it follows in build_lenet5.
-    model_file = project.path / "lenet5/model.py"
+    model_file = project.path / "lenet5/training/model.py"
     source, at = model_file.read_text().splitlines(), 0
     for line in layer_code.splitlines():
         if line.startswith("+"):

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from lenet5.errors import PipelineError
-from lenet5.model import build_lenet5, load_model, predict_probabilities, save_model
+from lenet5.training.model import build_lenet5, load_model, predict_probabilities, save_model
 
 # The published architecture (LeCun et al. 1998, as the Keras recipe builds it) at MNIST's ten
 # classes: a test of the definition, not a second one. Each further class adds 84 weights and a bias.
@@ -91,13 +91,13 @@ def test_the_guard_follows_the_one_definition(tmp_path: Path, monkeypatch: pytes
     refused, and once the definition itself changes, the new network is the one accepted."""
     import keras
 
-    import lenet5.model
+    import lenet5.training.model
 
     wider = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten(), keras.layers.Dense(10, "softmax")])
     save_model(wider, tmp_path / "other.keras")
     with pytest.raises(PipelineError, match="not LeNet-5"):
         load_model(tmp_path / "other.keras")
-    original = lenet5.model.build_lenet5
+    original = lenet5.training.model.build_lenet5
 
     def with_a_hidden_layer_more(classes: int = 10, config: object = None) -> keras.Model:
         model = original(classes, config)
@@ -108,7 +108,7 @@ def test_the_guard_follows_the_one_definition(tmp_path: Path, monkeypatch: pytes
         ]
         return keras.Sequential(layers, name="lenet5")
 
-    monkeypatch.setattr(lenet5.model, "build_lenet5", with_a_hidden_layer_more)
+    monkeypatch.setattr(lenet5.training.model, "build_lenet5", with_a_hidden_layer_more)
     save_model(with_a_hidden_layer_more(), tmp_path / "changed.keras")
     assert load_model(tmp_path / "changed.keras").count_params() != LENET5_PARAMETERS
     save_model(original(), tmp_path / "published.keras")

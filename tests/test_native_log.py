@@ -15,7 +15,8 @@ from tests.conftest import ROOT
 # A command as the stages are (run_command), writing through file descriptor 2 as native code does.
 COMMAND = """
 import os, sys
-from lenet5.errors import PipelineError, run_command
+from lenet5.errors import PipelineError
+from lenet5.process import run_command
 
 def main():
     os.write(2, b"before\\n")

@@ -1,7 +1,7 @@
 """The draw-a-digit page the page stage builds, in a real browser: Debian's Chromium through Playwright.
 
 The project here trains on digits framed as MNIST frames them (the font digits of the generated
-data set, through lenet5/digits.py's recipe), so a digit traced on the pad with the mouse, which
+data set, through lenet5/serving/digits.py's recipe), so a digit traced on the pad with the mouse, which
 the page frames the same way, is one the model knows. The page is served on 127.0.0.1 by the
 same server `make demo` runs; every request that would leave this machine is refused and fails
 the test.
@@ -20,7 +20,7 @@ import pytest
 import yaml
 from PIL import Image
 
-from lenet5.digits import frame_like_mnist
+from lenet5.serving.digits import frame_like_mnist
 from tests.conftest import Chromium, Project, new_project, predict
 from tests.mnist_fixture import render_digit_templates, write_idx_set
 from tools.browser import chromium_page
@@ -129,7 +129,7 @@ def test_the_page_frames_a_drawing_as_lenet5_predict_does(
         probabilities = page.evaluate("window.lenet5.lastProbabilities")
     picture = tmp_path / "drawn.png"
     picture.write_bytes(base64.b64decode(drawn.split(",", 1)[1]))
-    from lenet5.digits import read_digit
+    from lenet5.serving.digits import read_digit
 
     np.testing.assert_array_equal(seen, read_digit(picture))
     answer = json.loads(predict(project, "--json", "--model", "models/lenet5_int8.tflite", picture).stdout)[0]

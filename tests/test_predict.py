@@ -15,8 +15,8 @@ import pytest
 from PIL import Image
 
 from bench.limits import png_of_size
-from lenet5.digits import MAX_FILE_BYTES, frame_like_mnist, read_digit, read_grayscale
 from lenet5.errors import PipelineError
+from lenet5.serving.digits import MAX_FILE_BYTES, frame_like_mnist, read_digit, read_grayscale
 from tests.conftest import (
     COUNT,
     HANG_GUARD_SECONDS,
@@ -151,7 +151,7 @@ def test_works_from_any_folder_and_answers_help_at_once(trained_project: Project
     probe = (
         "import atexit, sys; atexit.register(lambda: print(sorted({'tensorflow', 'keras', 'ai_edge_litert'} & "
         "set(sys.modules)), file=sys.stderr)); sys.argv = ['lenet5-predict', '--help']; "
-        "from lenet5.predict import main; main()"
+        "from lenet5.serving.predict import main; main()"
     )
     shown = subprocess.run(
         [sys.executable, "-c", probe], cwd=tmp_path, env=trained_project.env, capture_output=True, text=True, timeout=60

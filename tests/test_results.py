@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from lenet5.errors import PipelineError
-from lenet5.results import read_results, write_results
+from lenet5.evaluation.results import read_results, write_results
 
 ACTUAL = np.array([1, 2, 3, 4])
 PREDICTED = np.array([1, 7, 3, 9])

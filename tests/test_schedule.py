@@ -1,4 +1,4 @@
-"""Training length and batch that follow the data set's size (lenet5/schedule.py): `auto` gives
+"""Training length and batch that follow the data set's size (lenet5/training/schedule.py): `auto` gives
 MNIST's published recipe at its size and enough optimizer steps on a small set; explicit numbers
 win; what does not fit the real split is refused in one line naming the setting."""
 
@@ -10,7 +10,7 @@ import pytest
 
 from lenet5.config import load_params
 from lenet5.errors import PipelineError
-from lenet5.schedule import size_training
+from lenet5.training.schedule import size_training
 from tests.conftest import ROOT, recipe_params, write_params
 
 

@@ -1,4 +1,4 @@
-"""The hyperparameter search (tools/search.py, lenet5/search.py): its trials are DVC experiments,
+"""The hyperparameter search (tools/search.py, lenet5/training/tuning.py): its trials are DVC experiments,
 the best one is applied with `dvc exp apply`, the pruner stops a trial through the train stage,
 and workers in two clones share one study on a real PostgreSQL server, one of them killed in the
 middle of a trial. Bad input gets one line."""
@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from lenet5.errors import PipelineError
-from lenet5.search import load_space, open_storage, open_study, optuna_quietly
+from lenet5.training.tuning import load_space, open_storage, open_study, optuna_quietly
 from tests.conftest import ROOT, Project, clone_project, free_port
 
 # The tests' search: one setting, so that any trial trains well on the small data set.

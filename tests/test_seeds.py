@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from lenet5.seeds import Spread, difference, group_by_settings
+from lenet5.evaluation.over_seeds import Spread, difference, group_by_settings
 from tests.conftest import ROOT, Project, queue_workers, wait_for_queue
 
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from lenet5.data.sources import load_sources
 from lenet5.errors import PipelineError
-from lenet5.sources import load_sources
 from tests.conftest import ROOT, Mirror, run_env, write_sources
 
 ESCAPES = ["../../../somewhere/x", "../escape/train-images-idx3-ubyte", "/etc/passwd", "sub/train", "..", ""]

@@ -13,15 +13,15 @@ import numpy as np
 import pytest
 import yaml
 
-from lenet5.augment import Augment, bspline_weights, control_points, draw_count
-from lenet5.backend import configure_backend, device_names
 from lenet5.config import TrainConfig, load_params
 from lenet5.errors import PipelineError
-from lenet5.inputs import Batch, epoch_inputs, model_batch
-from lenet5.model import build_lenet5, load_model, save_model
-from lenet5.placement import place
-from lenet5.scoring import score
-from lenet5.training import fit, make_optimizer
+from lenet5.evaluation.scoring import score
+from lenet5.training.augment import Augment, bspline_weights, control_points, draw_count
+from lenet5.training.backend import configure_backend, device_names
+from lenet5.training.inputs import Batch, epoch_inputs, model_batch
+from lenet5.training.loop import fit, make_optimizer
+from lenet5.training.model import build_lenet5, load_model, save_model
+from lenet5.training.placement import place
 from tests.conftest import recipe_params
 from tests.mnist_fixture import make_digits
 
@@ -184,7 +184,7 @@ def test_targets_are_one_hot_for_label_smoothing() -> None:
     ],
 )
 def test_tf_config_is_checked_in_one_line(text: str | None, message: str) -> None:
-    from lenet5.distribute import check_tf_config
+    from lenet5.training.distribute import check_tf_config
 
     with pytest.raises(PipelineError) as caught:
         check_tf_config(text)

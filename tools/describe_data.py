@@ -18,9 +18,10 @@ from pathlib import Path
 
 import numpy as np
 
-from lenet5.errors import PipelineError, run_command
-from lenet5.idx import GZIP_ERRORS, IMAGES_MAGIC, LABELS_MAGIC, gunzip_digest, load_labels
-from lenet5.sources import MAX_FILE_BYTES, ROLES
+from lenet5.data.idx import GZIP_ERRORS, IMAGES_MAGIC, LABELS_MAGIC, gunzip_digest, load_labels
+from lenet5.data.sources import MAX_FILE_BYTES, ROLES
+from lenet5.errors import PipelineError
+from lenet5.process import run_command
 
 KINDS = {IMAGES_MAGIC: "images", LABELS_MAGIC: "labels"}
 

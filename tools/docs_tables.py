@@ -20,8 +20,9 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from lenet5.config import load_params
-from lenet5.errors import PipelineError, run_command
-from lenet5.seeds import REPORTING_SEEDS, Spread
+from lenet5.errors import PipelineError
+from lenet5.evaluation.over_seeds import REPORTING_SEEDS, Spread
+from lenet5.process import run_command
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path("bench/results")  # under the root whose pages are written: the data of those pages
@@ -384,7 +385,7 @@ def accuracy_against_before(root: Path) -> str:
     interval (Student's t), which today's mean should fall inside."""
     from scipy import stats
 
-    from lenet5.seeds import difference
+    from lenet5.evaluation.over_seeds import difference
 
     lines = [
         "| runs | kernels | seeds | test accuracy % | 95% interval of the mean | validation accuracy % "

@@ -16,9 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
-from lenet5.errors import PipelineError, run_command
-from lenet5.idx import load_images, load_labels, write_idx_gz
-from lenet5.sources import MAX_FILE_BYTES
+from lenet5.data.idx import load_images, load_labels, write_idx_gz
+from lenet5.data.sources import MAX_FILE_BYTES
+from lenet5.errors import PipelineError
+from lenet5.process import run_command
 
 NAMES = {
     "train_images": "train-images-idx3-ubyte",

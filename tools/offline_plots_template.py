@@ -17,8 +17,9 @@ from pathlib import Path
 
 import vl_convert
 
-from lenet5.errors import PipelineError, run_command
+from lenet5.errors import PipelineError
 from lenet5.files import write_text
+from lenet5.process import run_command
 
 DEFAULT_OUT = Path(".dvc/offline_plots.html")
 # DVC's templates declare Vega-Lite v5 specs: bundle the newest v5 so they compile as written.

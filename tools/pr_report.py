@@ -18,7 +18,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from lenet5.errors import PipelineError, run_command
+from lenet5.errors import PipelineError
+from lenet5.process import run_command
 
 
 def dvc(*args: str) -> str:

@@ -11,7 +11,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from lenet5.errors import PipelineError, run_command
+from lenet5.errors import PipelineError
+from lenet5.process import run_command
 from tools.browser import chromium_page, find_chromium
 from tools.serve_page import serving
 

@@ -28,8 +28,10 @@ from pathlib import Path
 from typing import Any
 
 from lenet5.config import PARAMS_FILE, load_params
-from lenet5.errors import PipelineError, first_line, run_command
-from lenet5.search import (
+from lenet5.data.sources import load_sources
+from lenet5.errors import PipelineError, first_line
+from lenet5.process import run_command
+from lenet5.training.tuning import (
     DEFAULT_STORAGE,
     SPACE_FILE,
     STEPS_PER_RUN,
@@ -43,7 +45,6 @@ from lenet5.search import (
     signature,
     suggest,
 )
-from lenet5.sources import load_sources
 
 SOURCES_FILE = Path("data/sources.yaml")
 # The train stage's DVCLive log (`--live` in dvc.yaml): `eval.accuracy` is the last epoch's validation accuracy.

@@ -35,9 +35,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from lenet5.errors import PipelineError, run_command
+from lenet5.errors import PipelineError
+from lenet5.evaluation.over_seeds import Group, Spread, difference, group_by_settings
 from lenet5.files import write_json
-from lenet5.seeds import Group, Spread, difference, group_by_settings
+from lenet5.process import run_command
 
 SEED = "train.seed"
 FORMATS = "metrics/export_formats.json"  # an output, not a DVC metric: read from each run's commit

@@ -17,7 +17,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import ClassVar
 
-from lenet5.errors import PipelineError, run_command
+from lenet5.errors import PipelineError
+from lenet5.process import run_command
 
 TYPES = {
     ".wasm": "application/wasm",

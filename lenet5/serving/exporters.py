@@ -26,9 +26,9 @@ import numpy as np
 import tensorflow as tf
 from tensorflow.core.protobuf import fingerprint_pb2
 
-from lenet5.data import IMAGE_SHAPE
+from lenet5.data.splits import IMAGE_SHAPE
 from lenet5.files import atomic_folder, write_bytes
-from lenet5.model import INPUT_SHAPE, as_model_input
+from lenet5.training.model import INPUT_SHAPE, as_model_input
 
 SERVING_VERSION = 1  # TF Serving serves the highest numbered version folder under the model's
 CALIBRATION_IMAGES = 500  # training images the int8 converter measures activation ranges on

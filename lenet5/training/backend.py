@@ -92,3 +92,9 @@ def device_names() -> list[str]:
 
     gpus = tf.config.list_physical_devices("GPU")
     return [tf.config.experimental.get_device_details(gpu).get("device_name", gpu.name) for gpu in gpus]
+
+
+def devices_line(replicas: int) -> str:
+    names = device_names()
+    where = f"{len(names)} GPU ({', '.join(sorted(set(names)))})" if names else "the CPU"
+    return f"{where}, {replicas} replica(s)"

@@ -2,7 +2,7 @@
 
 `none` trains on the backend's default device; `mirrored` one replica per local GPU (or the CPU),
 each step's gradients summed across them (TensorFlow's MirroredStrategy, or Keras's DataParallel
-on JAX); `multi_worker` one process per machine, TensorFlow only (lenet5/distribute.py).
+on JAX); `multi_worker` one process per machine, TensorFlow only (lenet5/training/distribute.py).
 """
 
 from __future__ import annotations
@@ -15,8 +15,7 @@ from typing import Any
 
 import keras
 
-from lenet5.backend import device_names
-from lenet5.errors import PipelineError
+from lenet5.training.backend import devices_line
 
 
 @dataclass(frozen=True)
@@ -29,22 +28,16 @@ class Placement:
     strategy: Any = None
 
 
-def devices_line(replicas: int) -> str:
-    names = device_names()
-    where = f"{len(names)} GPU ({', '.join(sorted(set(names)))})" if names else "the CPU"
-    return f"{where}, {replicas} replica(s)"
-
-
 def place(distribute: str, worker_timeout: float = 120.0) -> Placement:
     """The placement of `train.distribute` on the running backend; before any model is built."""
     if keras.backend.backend() == "tensorflow":
-        from lenet5.distribute import describe_devices, make_strategy, writes_outputs
+        from lenet5.training.distribute import describe_devices, make_strategy, writes_outputs
 
         strategy = make_strategy(distribute, worker_timeout)
         multi_worker = strategy if distribute == "multi_worker" else None
         return Placement(strategy.scope, describe_devices(strategy), writes_outputs(strategy), multi_worker)
-    if distribute == "multi_worker":
-        raise PipelineError("train.distribute: multi_worker trains on TensorFlow only; set train.backend: tensorflow")
+    # The rule "multi_worker trains on TensorFlow only" is checked once, with params.yaml (lenet5/config.py).
+    assert distribute != "multi_worker", "lenet5/config.py refuses train.distribute: multi_worker with jax"
     if distribute == "mirrored":
         devices = keras.distribution.list_devices()
         # Every batch split across the devices, the weights replicated: TensorFlow's mirrored.

@@ -1,6 +1,6 @@
 """The prepared data set: uint8 28x28 images as MNIST ships them, split, stored as plain .npy files.
 
-Padding to 32x32 and scaling to [0, 1] happen inside the model (lenet5/model.py), so the arrays
+Padding to 32x32 and scaling to [0, 1] happen inside the model (lenet5/training/model.py), so the arrays
 on disk are a quarter of the float32 32x32 size and every consumer sees the same raw pixels.
 """
 

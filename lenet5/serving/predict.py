@@ -3,7 +3,7 @@
 The model can be any of the pipeline's formats: the .keras file, the SavedModel folder for
 TensorFlow Serving, or a LiteRT .tflite file (float32 or int8); each runs in its own runtime.
 Any PNG, JPEG, GIF, BMP or WebP of any size, dark-on-light or light-on-dark, is turned into the
-28x28 light-on-dark frame MNIST's digits come in (lenet5/digits.py), which the model takes as it
+28x28 light-on-dark frame MNIST's digits come in (lenet5/serving/digits.py), which the model takes as it
 is. Prints one line per file: the class's name and the model's probability for it; `--json`
 prints a JSON list instead. The names come from the `classes.json` the train stage writes beside
 the model (models/classes.json); without one, the classes are named by their labels 0, 1, ...
@@ -20,7 +20,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from lenet5.errors import EXIT_ERROR, PipelineError, run_command
+from lenet5.errors import PipelineError
+from lenet5.process import EXIT_ERROR, run_command
 
 MODEL_ENV = "LENET5_MODEL"
 DEFAULT_MODEL = Path("models/lenet5.keras")
@@ -31,7 +32,7 @@ def classify(model_path: Path, paths: list[Path]) -> list[dict[str, Any]]:
     {"file", "error"}; "class" is the label, "name" its name."""
     import numpy as np
 
-    from lenet5.digits import read_digit
+    from lenet5.serving.digits import read_digit
 
     results: list[dict[str, Any]] = []
     frames = []
@@ -44,8 +45,8 @@ def classify(model_path: Path, paths: list[Path]) -> list[dict[str, Any]]:
     readable = [result for result in results if "error" not in result]
     if readable:
         # The model's runtime is imported only now: `--help` and unreadable files answer at once.
-        from lenet5.classes import names_near
-        from lenet5.runtimes import open_model
+        from lenet5.data.classes import names_near
+        from lenet5.serving.runtimes import open_model
 
         classifier = open_model(model_path)
         names = names_near(model_path, classifier.classes)

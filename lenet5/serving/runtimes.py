@@ -1,6 +1,6 @@
 """Open a trained model in any of its formats with the runtime that would serve it, as a classifier.
 
-- `.keras`: Keras (lenet5/model.py).
+- `.keras`: Keras (lenet5/training/model.py).
 - a SavedModel folder (or TF Serving's `<name>/` folder above its numbered versions): TensorFlow's
   SavedModel loader, calling the `serving_default` signature as TensorFlow Serving does.
 - `.tflite`: the LiteRT interpreter from `ai-edge-litert`, the runtime a phone or an edge server
@@ -23,8 +23,8 @@ from typing import Any
 
 import numpy as np
 
+from lenet5.data.sources import MAX_CLASSES
 from lenet5.errors import PipelineError, first_line
-from lenet5.sources import MAX_CLASSES
 
 MAX_MODEL_BYTES = 64 * 2**20  # a LeNet-5 file is under 1 MB; anything near this is not one
 MAX_TENSOR_BYTES = 64 * 2**20  # what a .tflite file may ask the interpreter to allocate
@@ -62,14 +62,14 @@ def open_model(path: Path, threads: int = 0) -> Classifier:
         return open_saved_model(path)
     if path.suffix == ".tflite":
         return open_tflite(path, threads)
-    from lenet5.model import load_model
+    from lenet5.training.model import load_model
 
     return keras_classifier(load_model(path, compile=False))  # predicting needs no optimizer
 
 
 def keras_classifier(model: Any) -> Classifier:
     """A Keras model already loaded, as a classifier."""
-    from lenet5.model import class_count, predict_probabilities
+    from lenet5.training.model import class_count, predict_probabilities
 
     return Classifier("keras", lambda images: predict_probabilities(model, images), class_count(model))
 
@@ -205,7 +205,7 @@ def open_saved_model(path: Path) -> Classifier:
         raise PipelineError(f"{folder}: a SavedModel, but its serving_default does not take uint8 28x28 `pixels`")
 
     def probabilities(images: np.ndarray) -> np.ndarray:
-        from lenet5.model import PREDICT_BATCH
+        from lenet5.training.model import PREDICT_BATCH
 
         chunks = [
             serve(pixels=tf.constant(images[i : i + PREDICT_BATCH]))["probabilities"].numpy()

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from lenet5.data import IMAGE_SIDE
+from lenet5.data.splits import IMAGE_SIDE
 from lenet5.errors import PipelineError
 
 MNIST_SIZE = IMAGE_SIDE

@@ -17,10 +17,10 @@ import urllib.request
 from pathlib import Path
 from typing import BinaryIO
 
+from lenet5.data.idx import CHUNK, gunzip_digest
+from lenet5.data.sources import DataFile
 from lenet5.errors import PipelineError
 from lenet5.files import atomic_path
-from lenet5.idx import CHUNK, gunzip_digest
-from lenet5.sources import DataFile
 
 MIRROR_ENV = "MNIST_MIRROR"
 USER_AGENT = "lenet5-mnist-dvc/2.0 (+python urllib)"

@@ -3,7 +3,7 @@
 `none` is TensorFlow's default; `mirrored` one replica per local GPU (or the CPU); `multi_worker`
 one process per machine, the cluster read from TF_CONFIG. Keras 3.15's `fit` fails under
 MultiWorkerMirroredStrategy (keras-team/keras#20585), so `fit_across_workers` stands in for it.
-TensorFlow is the point here: lenet5/placement.py imports this module on that backend only.
+TensorFlow is the point here: lenet5/training/placement.py imports this module on that backend only.
 """
 
 from __future__ import annotations
@@ -19,10 +19,11 @@ import numpy as np
 import tensorflow as tf
 
 from lenet5.config import TrainConfig
-from lenet5.errors import PipelineError, kill_unless_done_within
-from lenet5.inputs import Batch, epoch_inputs
-from lenet5.model import PREDICT_BATCH
-from lenet5.placement import devices_line
+from lenet5.errors import PipelineError
+from lenet5.process import kill_unless_done_within
+from lenet5.training.backend import devices_line
+from lenet5.training.inputs import Batch, epoch_inputs
+from lenet5.training.model import PREDICT_BATCH
 
 # How a collective operation fails when a peer has gone: its timeout, a refused connection, or
 # TensorFlow's health check cancelling the collectives once it sees a peer down.

@@ -3,7 +3,7 @@
 The model takes MNIST's own 28x28 pixels (0-255) and does the recipe's preprocessing itself:
 scale to [0, 1], pad to 32x32 with black. So the prepared data stays uint8 28x28, and the saved
 model classifies raw images wherever it is loaded. Its last layer has one output per class of
-the data set (lenet5/classes.py): 10 for MNIST's digits, the recipe's 61,706 parameters.
+the data set (lenet5/data/classes.py): 10 for MNIST's digits, the recipe's 61,706 parameters.
 
 `build_lenet5` is the network's one definition. To add a layer, add it there (a setting it needs
 comes in `config`, from params.yaml's train section): what `load_model`, the exports and
@@ -22,7 +22,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from lenet5.data import CHANNELS, DEFAULT_CLASSES, IMAGE_SHAPE
+from lenet5.data.splits import CHANNELS, DEFAULT_CLASSES, IMAGE_SHAPE
 from lenet5.errors import PipelineError, first_line
 from lenet5.files import write_bytes
 
@@ -137,7 +137,7 @@ def load_model(path: Path, compile: bool = True) -> keras.Model:
     if not is_lenet5(model):
         raise PipelineError(
             f"{path}: a Keras model, but not LeNet-5 taking 28x28 images and giving one probability per class "
-            "(the network build_lenet5 in lenet5/model.py defines)"
+            "(the network build_lenet5 in lenet5/training/model.py defines)"
         )
     return model
 

@@ -24,7 +24,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from lenet5.config import SECTIONS, Document, TrainConfig, _unknown_key, raise_if, shown
+from lenet5.checks import Document, raise_if, shown, unknown_key
+from lenet5.config import SECTIONS, TrainConfig
 from lenet5.errors import PipelineError, first_line
 
 SPACE_FILE = Path("search.yaml")
@@ -75,7 +76,7 @@ def load_space(path: Path = SPACE_FILE) -> dict[str, Dimension]:
                     "prepare's would change the validation split that scores the trials"
                 )
             else:
-                problems.append(f"{where}: {_unknown_key((SEARCHED_SECTION,), name or section, known)}")
+                problems.append(f"{where}: {unknown_key((SEARCHED_SECTION,), name or section, known)}")
             continue
         try:
             space[str(key)] = _dimension(str(key), value, fields[name])

@@ -6,7 +6,7 @@ Python generator of batches was 25-50% slower on TensorFlow: tf.data calls back 
 every batch while the training step holds the cores.) Each epoch's order and draws come from a
 generator seeded by (train.seed, epoch), never from hidden state, so an epoch is the same whether
 training ran straight through or resumed from a checkpoint, and on either backend. The images
-stay uint8 until the model's first layer (lenet5/augment.py), which moves them by the draws;
+stay uint8 until the model's first layer (lenet5/training/augment.py), which moves them by the draws;
 labels become one-hot, as label smoothing needs.
 """
 
@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from lenet5.augment import draw_count
 from lenet5.config import TrainConfig
-from lenet5.data import DEFAULT_CLASSES
+from lenet5.data.splits import DEFAULT_CLASSES
+from lenet5.training.augment import draw_count
 
 MNIST_CLASSES = DEFAULT_CLASSES  # training passes its model's own
 

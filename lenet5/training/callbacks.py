@@ -1,14 +1,20 @@
-"""Keras callbacks of the train stage: Ctrl-C at the end of an epoch, one progress line per epoch, and
-DVCLive's per-epoch logs."""
+"""Every Keras callback of training: Ctrl-C at the end of an epoch, one progress line per epoch,
+DVCLive's per-epoch logs, the search's per-epoch report, the checkpoint after every epoch, and the
+weights training goes on from when the saved model is their moving average."""
 
 from __future__ import annotations
 
+import json
 import signal
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import keras
+import numpy as np
+
+from lenet5.files import atomic_path
 
 
 class StopOnInterrupt(keras.callbacks.Callback):
@@ -88,7 +94,7 @@ class LiveLog(keras.callbacks.Callback):
 
 
 class ReportToSearch(keras.callbacks.Callback):
-    """Each epoch's validation accuracy to the search's trial (lenet5/search.py), whose pruner may
+    """Each epoch's validation accuracy to the search's trial (lenet5/training/tuning.py), whose pruner may
     stop the run: then `TrialPrunedError` leaves `fit` and the stage fails, so DVC records no experiment."""
 
     def __init__(self, reporter: Any) -> None:
@@ -97,3 +103,31 @@ class ReportToSearch(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         self.reporter.epoch_done(epoch, float((logs or {}).get("val_accuracy", float("nan"))))
+
+
+class TrainOnFromOwnWeights(keras.callbacks.Callback):
+    """Keras's `fit` ends by copying the optimizer's averaged weights into the model: right at the end
+    of a run, wrong after each of this project's one-epoch `fit` calls. This puts the weights
+    training reached back, so the next epoch goes on from them; `fit` averages once, at the end."""
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self.reached = self.model.get_weights()
+
+    def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
+        self.model.set_weights(self.reached)
+
+
+class EpochCheckpoint(keras.callbacks.Callback):
+    """Saves weights, optimizer state and history after every epoch, atomically, for exact resume."""
+
+    def __init__(self, path: Path, run_id: str, history: list[dict[str, float]]) -> None:
+        super().__init__()
+        self.path, self.run_id, self.history = path, run_id, history
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        arrays = {f"model_{i}": w for i, w in enumerate(self.model.get_weights())}
+        optimizer_variables = self.model.optimizer.variables
+        arrays |= {f"optimizer_{i}": keras.ops.convert_to_numpy(v) for i, v in enumerate(optimizer_variables)}
+        state = {"fingerprint": self.run_id, "history": self.history}
+        with atomic_path(self.path) as tmp, open(tmp, "wb") as handle:
+            np.savez(handle, state=np.array(json.dumps(state)), **arrays)

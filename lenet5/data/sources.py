@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lenet5.config import Document, check_section, described, integer, number, raise_if, setting
+from lenet5.checks import Document, check_section, described, integer, number, raise_if, setting
 
 # The four files, by what each holds; their names are the data set's own.
 ROLES = ("train_images", "train_labels", "test_images", "test_labels")

@@ -1,14 +1,14 @@
 """Training LeNet-5 with Keras `fit` on any backend: optimizer and schedule, checkpoints after every
 epoch, exact resume.
 
-Keras trains a wrapper around LeNet-5 whose first layer augments (lenet5/augment.py), so the model
+Keras trains a wrapper around LeNet-5 whose first layer augments (lenet5/training/augment.py), so the model
 that is saved stays the plain network. Each epoch is one `fit` call on that epoch's arrays
-(lenet5/inputs.py). On TensorFlow it runs the whole epoch per call into the graph
+(lenet5/training/inputs.py). On TensorFlow it runs the whole epoch per call into the graph
 (`steps_per_execution`), so Python is entered once per epoch; on JAX each step is one compiled
 call. A checkpoint after every epoch holds the weights, the optimizer's state and the history so
 far, and is resumed only by the same run (params and data). Where training runs is
-lenet5/placement.py (TensorFlow's several machines: lenet5/distribute.py); Ctrl-C handling and
-progress lines are lenet5/callbacks.py.
+lenet5/training/placement.py (TensorFlow's several machines: lenet5/training/distribute.py); Ctrl-C handling and
+progress lines are lenet5/training/callbacks.py.
 """
 
 from __future__ import annotations
@@ -25,12 +25,11 @@ from typing import Any
 import keras
 import numpy as np
 
-from lenet5.augment import Augment
-from lenet5.callbacks import StopOnInterrupt
 from lenet5.config import TrainConfig
-from lenet5.files import atomic_path
-from lenet5.inputs import draws_per_image, epoch_inputs, model_batch
-from lenet5.model import INPUT_SHAPE, PREDICT_BATCH
+from lenet5.training.augment import Augment
+from lenet5.training.callbacks import EpochCheckpoint, StopOnInterrupt, TrainOnFromOwnWeights
+from lenet5.training.inputs import draws_per_image, epoch_inputs, model_batch
+from lenet5.training.model import INPUT_SHAPE, PREDICT_BATCH
 
 OPTIMIZERS = {
     "adam": keras.optimizers.Adam,
@@ -67,18 +66,6 @@ def make_optimizer(config: TrainConfig, steps: int) -> keras.optimizers.Optimize
     )
 
 
-class TrainOnFromOwnWeights(keras.callbacks.Callback):
-    """Keras's `fit` ends by copying the optimizer's averaged weights into the model: right at the end
-    of a run, wrong after each of this project's one-epoch `fit` calls. This puts the weights
-    training reached back, so the next epoch goes on from them; `fit` averages once, at the end."""
-
-    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        self.reached = self.model.get_weights()
-
-    def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
-        self.model.set_weights(self.reached)
-
-
 def with_augmentation(model: keras.Model, config: TrainConfig) -> keras.Model:
     """The model Keras trains: uint8 pixels and augmentation draws in, `model`'s probabilities out.
     It shares `model`'s layers and weights, and adds none: training it trains `model`."""
@@ -103,22 +90,6 @@ def fingerprint(config: TrainConfig, *arrays: np.ndarray) -> str:
     for array in arrays:
         digest.update(np.ascontiguousarray(array).data)
     return digest.hexdigest()
-
-
-class EpochCheckpoint(keras.callbacks.Callback):
-    """Saves weights, optimizer state and history after every epoch, atomically, for exact resume."""
-
-    def __init__(self, path: Path, run_id: str, history: list[dict[str, float]]) -> None:
-        super().__init__()
-        self.path, self.run_id, self.history = path, run_id, history
-
-    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        arrays = {f"model_{i}": w for i, w in enumerate(self.model.get_weights())}
-        optimizer_variables = self.model.optimizer.variables
-        arrays |= {f"optimizer_{i}": keras.ops.convert_to_numpy(v) for i, v in enumerate(optimizer_variables)}
-        state = {"fingerprint": self.run_id, "history": self.history}
-        with atomic_path(self.path) as tmp, open(tmp, "wb") as handle:
-            np.savez(handle, state=np.array(json.dumps(state)), **arrays)
 
 
 def resume(path: Path, model: keras.Model, run_id: str) -> list[dict[str, float]]:
@@ -221,7 +192,7 @@ def train_epochs(
     with StopOnInterrupt() as stop_on_interrupt:
         every_callback = [keras.callbacks.LambdaCallback(on_epoch_end=record), *callbacks, stop_on_interrupt]
         if multi_worker_strategy is not None:
-            from lenet5.distribute import check_same_run_everywhere, fit_across_workers
+            from lenet5.training.distribute import check_same_run_everywhere, fit_across_workers
 
             check_same_run_everywhere(multi_worker_strategy, run_id)
             fit_across_workers(trainer, multi_worker_strategy, train, validation_batch, config, every_callback)

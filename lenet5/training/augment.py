@@ -3,7 +3,7 @@ image, on any backend.
 
 It runs inside the compiled training step, on the device that trains, and is written with
 `keras.ops` only, so TensorFlow and JAX run the same code. Its randomness is not its own: each
-image's row of `draws` (uniform in [-1, 1], drawn per (seed, epoch) by lenet5/inputs.py) says how
+image's row of `draws` (uniform in [-1, 1], drawn per (seed, epoch) by lenet5/training/inputs.py) says how
 far to move it, so an epoch is the same on every run, resumed or not, on either backend. Outside
 training, and for rows of zeros, the image passes unchanged.
 
@@ -30,7 +30,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from lenet5.data import IMAGE_SIDE
+from lenet5.data.splits import IMAGE_SIDE
 
 AFFINE_DRAWS = 3  # per image: rotation, horizontal shift, vertical shift, each in [-1, 1]
 SIZE = IMAGE_SIDE  # the images' side, in pixels, before the model pads it

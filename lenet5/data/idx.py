@@ -19,9 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
-from lenet5.data import IMAGE_SHAPE
+from lenet5.data.sources import DataFile
+from lenet5.data.splits import IMAGE_SHAPE
 from lenet5.errors import PipelineError
-from lenet5.sources import DataFile
 
 IMAGES_MAGIC = 0x00000803  # unsigned bytes, 3 dimensions
 LABELS_MAGIC = 0x00000801  # unsigned bytes, 1 dimension
@@ -92,7 +92,7 @@ def load_images(path: Path, max_size: int) -> np.ndarray:
 
 
 def load_labels(path: Path, max_size: int) -> np.ndarray:
-    """uint8 labels (N,); which classes they may name is lenet5/classes.py's to say."""
+    """uint8 labels (N,); which classes they may name is lenet5/data/classes.py's to say."""
     return read_idx(path, LABELS_MAGIC, (), max_size)
 
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from lenet5.data import DEFAULT_CLASSES
+from lenet5.data.splits import DEFAULT_CLASSES
 from lenet5.errors import PipelineError
 from lenet5.files import atomic_folder
 
