@@ -216,3 +216,21 @@ def test_two_workers_share_a_study_on_postgresql_and_survive_a_kill(
     names = {trial.user_attrs["experiments"][0] for trial in complete}
     listed = [name for worker in workers for name in worker.dvc("exp", "list", "--name-only").stdout.split()]
     assert sorted(listed) == sorted(names), (listed, names)
+
+
+def test_workers_that_start_together_on_an_empty_database_all_join(postgres_url: str) -> None:
+    """Each worker's storage creates Optuna's tables when they are missing: started together, they
+    race to, and the ones that lose must try again rather than stop."""
+    script = (
+        "import sys, time; from lenet5.training.tuning import open_storage, open_study; "
+        "time.sleep(float(sys.argv[2]) - time.time()); "
+        "storage = open_storage(sys.argv[1], heartbeat_seconds=5); "
+        "open_study(storage, 'together', {'space': {}}, 5, None); print('joined')"
+    )
+    start = str(time.time() + 3)  # one moment for all, after every interpreter has started
+    command = [sys.executable, "-c", script, postgres_url, start]
+    workers = [
+        subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(6)
+    ]
+    results = [worker.communicate(timeout=120) for worker in workers]
+    assert [out.strip() for out, _ in results] == ["joined"] * 6, [err[-300:] for _, err in results]

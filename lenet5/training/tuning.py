@@ -20,6 +20,7 @@ import hashlib
 import json
 import math
 import os
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -189,7 +190,7 @@ def open_storage(url: str, heartbeat_seconds: int | None = None, retries: int = 
             "heartbeat_stale_trial_callback": optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=retries),
         }
     try:
-        return optuna.storages.RDBStorage(url, engine_kwargs=_engine_options(url), **heartbeat)
+        return _create_storage(url, heartbeat)
     except (ArgumentError, ValueError) as error:
         raise PipelineError(
             f"--storage {safe_url(given)}: not a storage URL ({first_line(error)}); expected sqlite:///FILE, "
@@ -200,6 +201,23 @@ def open_storage(url: str, heartbeat_seconds: int | None = None, retries: int = 
             f"--storage {safe_url(given)}: cannot reach the study's database ({first_line(error)}); start the server "
             "or correct the URL"
         ) from None
+
+
+def _create_storage(url: str, heartbeat: dict[str, Any], attempts: int = 5) -> Any:
+    """RDBStorage, which creates its tables in an empty database: workers that start together race
+    to create them, and all but one fail on a duplicate key (seen with two workers on PostgreSQL).
+    Once one has made them, the others find them, so those try again after a moment."""
+    import optuna
+    from sqlalchemy.exc import IntegrityError, ProgrammingError
+
+    for attempt in range(attempts):
+        try:
+            return optuna.storages.RDBStorage(url, engine_kwargs=_engine_options(url), **heartbeat)
+        except (IntegrityError, ProgrammingError) as error:
+            if attempt == attempts - 1 or not any(word in str(error) for word in ("duplicate", "already exists")):
+                raise
+            time.sleep(0.5 + attempt)
+    raise AssertionError("unreachable")
 
 
 def with_driver(url: str) -> str:
