@@ -201,7 +201,10 @@ class Worker:
             flush=True,
         )
         for name, value in best.params.items():
-            print(f"search:   {name}: {value}", flush=True)
+            print(
+                f"search:   {name}: {value:.4g}" if isinstance(value, float) else f"search:   {name}: {value}",
+                flush=True,
+            )
         here = f"{socket.gethostname()}:{Path.cwd()}"
         where = "" if clone == here else f" (it ran in {clone}: `dvc exp pull GIT_REMOTE {names[0]}` first)"
         print(f"search: apply it with `dvc exp apply {names[0]}`{where}", flush=True)
