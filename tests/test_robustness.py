@@ -38,7 +38,7 @@ def output_hashes(project: Project) -> dict[str, str]:
 @pytest.mark.parametrize(
     ("section", "key", "value", "message"),
     [
-        ("train", "epochs", 0, "train.epochs: 0 is not allowed; expected an integer from 1 to 1000"),
+        ("train", "epochs", 0, "train.epochs: 0 is not allowed; expected auto or an integer from 1 to 1,000"),
         ("train", "epoch", 3, "train.epoch: unknown key; did you mean train.epochs?"),
     ],
 )
