@@ -194,13 +194,16 @@ def test_a_worker_that_never_joins_fails_the_chief_within_the_timeout(cluster: t
     try:
         # The promise counts from when the stage starts waiting (it says so), not from its launch:
         # importing TensorFlow takes 3 to 10 s depending on the machine and its load.
+        # Its first line says how long it trains (lenet5/training/schedule.py); then it waits.
+        sizing = lonely.stdout.readline() if lonely.stdout else ""
         first = lonely.stdout.readline() if lonely.stdout else ""
         waiting = time.monotonic()
         rest, _ = lonely.communicate(timeout=HANG_GUARD)
-        output = first + rest
+        output = sizing + first + rest
     finally:
         lonely.kill()
     print(f"the lonely chief stopped {time.monotonic() - waiting:.1f} s after it began waiting")
+    assert sizing.startswith("train: ") and " training images: batch " in sizing, output
     assert first == f"train: waiting up to {WORKER_TIMEOUT} s for the 2 workers in TF_CONFIG to join\n", output
     assert time.monotonic() - waiting < WORKER_TIMEOUT + STOP_MARGIN
     assert lonely.returncode == -9, output  # killed by the stage's own watchdog, after saying why
