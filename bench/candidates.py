@@ -4,7 +4,7 @@ Each candidate is params.yaml with some `-S section.key=value` changes (DVC's ow
 the same YAML 1.2 rules and checks as params.yaml). It trains once per seed with
 `lenet5.training.loop.fit`, the train stage's own function, each run in its own process on the real
 MNIST (the arrays of `dvc repro prepare`). Every run is appended to a JSON file of runs, so the
-tables in docs/speed.md come from committed data (`--table`).
+tables in docs/history.md come from committed data (`--table`).
 
 - `--split val` (choosing; the choosing seeds 1-5 by default): the validation accuracy after every
   epoch. The test set is not read.
