@@ -72,6 +72,8 @@ def main() -> None:
         raise PipelineError(f"--trials {args.trials}: expected 1 to 10,000")
     if args.heartbeat < 1:
         raise PipelineError(f"--heartbeat {args.heartbeat}: expected 1 second or more")
+    if args.prune_after < 0:
+        raise PipelineError(f"--prune-after {args.prune_after}: expected 0 or more finished trials")
 
     space = load_space(args.space)
     params = load_params(PARAMS_FILE)
