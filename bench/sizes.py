@@ -7,6 +7,10 @@ choosing seeds; then the defaults and the search's best, each as DVC experiments
 reporting seeds, scored on the test set. The test set chooses nothing.
 
     python -m bench.sizes --sizes 500 1000 5000 20000 --trials 12 --out bench/results/sizes.json
+
+A size already in `--out` is kept and skipped, so sizes can be added run by run. The committed
+bench/results/sizes.json: `--sizes 1000 --trials 6`, then `--sizes 500 5000 20000 --trials 4`
+(MNIST_MIRROR=../shared/data/mnist), on the machine it names.
 """
 
 from __future__ import annotations
@@ -79,6 +83,11 @@ def run(command: list[str], cwd: Path) -> str:
 
 
 def test_accuracies(folder: Path, name: str, sets: list[str], seeds: list[int]) -> list[float]:
+    """Test accuracy of runs of params.yaml as committed, with `sets` on top, one per seed.
+
+    `dvc exp run` in the workspace leaves the last run's params there, the search's last trial
+    among them: params.yaml goes back to the commit first, or `-S` would apply on top of those."""
+    run(["git", "checkout", "HEAD", "--", "params.yaml"], folder)
     scores = []
     for seed in seeds:
         run(["dvc", "exp", "run", "--name", f"{name}-{seed}", *sets, "-S", f"train.seed={seed}", "evaluate"], folder)
