@@ -20,7 +20,6 @@ from PIL import Image, UnidentifiedImageError
 from lenet5.data.splits import IMAGE_SIDE
 from lenet5.errors import PipelineError
 
-MNIST_SIZE = IMAGE_SIDE
 DIGIT_BOX = 20
 INK_THRESHOLD = 0.1  # of the stretched 0..1 range: fainter pixels are paper, not ink
 FORMATS = ("PNG", "JPEG", "GIF", "BMP", "WEBP")
@@ -105,9 +104,9 @@ def frame_like_mnist(ink: np.ndarray, name: str) -> np.ndarray:
     total = digit.sum()
     centre_row = (digit.sum(axis=1) * np.arange(size[0])).sum() / total
     centre_col = (digit.sum(axis=0) * np.arange(size[1])).sum() / total
-    top = int(np.clip(round(MNIST_SIZE / 2 - centre_row), 0, MNIST_SIZE - size[0]))
-    left = int(np.clip(round(MNIST_SIZE / 2 - centre_col), 0, MNIST_SIZE - size[1]))
-    frame = np.zeros((MNIST_SIZE, MNIST_SIZE), dtype=np.float32)
+    top = int(np.clip(round(IMAGE_SIDE / 2 - centre_row), 0, IMAGE_SIDE - size[0]))
+    left = int(np.clip(round(IMAGE_SIDE / 2 - centre_col), 0, IMAGE_SIDE - size[1]))
+    frame = np.zeros((IMAGE_SIDE, IMAGE_SIDE), dtype=np.float32)
     frame[top : top + size[0], left : left + size[1]] = np.clip(digit, 0.0, 1.0)
     return frame
 
@@ -115,5 +114,5 @@ def frame_like_mnist(ink: np.ndarray, name: str) -> np.ndarray:
 def read_digit(path: Path) -> np.ndarray:
     """An image file -> (28, 28) uint8 light-on-dark, as MNIST's digits are stored."""
     gray = light_on_dark(read_grayscale(path))
-    frame = gray if gray.shape == (MNIST_SIZE, MNIST_SIZE) else frame_like_mnist(gray, str(path))
+    frame = gray if gray.shape == (IMAGE_SIDE, IMAGE_SIDE) else frame_like_mnist(gray, str(path))
     return np.round(frame * 255.0).astype(np.uint8)

@@ -18,12 +18,12 @@ from lenet5.config import TrainConfig
 from lenet5.data.splits import DEFAULT_CLASSES
 from lenet5.training.augment import draw_count
 
-MNIST_CLASSES = DEFAULT_CLASSES  # training passes its model's own
-
 Batch = tuple[dict[str, np.ndarray], np.ndarray]  # ({"pixels", "draws"}, one-hot targets)
 
 
-def model_batch(images: np.ndarray, labels: np.ndarray, draws: np.ndarray | int, classes: int = MNIST_CLASSES) -> Batch:
+def model_batch(
+    images: np.ndarray, labels: np.ndarray, draws: np.ndarray | int, classes: int = DEFAULT_CLASSES
+) -> Batch:
     """uint8 (N, 28, 28) images and digit labels -> the training model's inputs and one-hot targets.
     `draws`: each image's draws, or how many each takes, for rows of zeros (the images pass unchanged)."""
     draws = np.zeros((len(labels), draws), np.float32) if isinstance(draws, int) else draws
@@ -31,7 +31,7 @@ def model_batch(images: np.ndarray, labels: np.ndarray, draws: np.ndarray | int,
 
 
 def epoch_inputs(
-    images: np.ndarray, labels: np.ndarray, config: TrainConfig, epoch: int, classes: int = MNIST_CLASSES
+    images: np.ndarray, labels: np.ndarray, config: TrainConfig, epoch: int, classes: int = DEFAULT_CLASSES
 ) -> Batch:
     """Epoch `epoch` (0-based) of training: every image once, shuffled, with its augmentation draws.
 

@@ -26,7 +26,6 @@ from lenet5.data.splits import CHANNELS, DEFAULT_CLASSES, IMAGE_SHAPE
 from lenet5.errors import PipelineError, first_line
 from lenet5.files import write_bytes
 
-MNIST_CLASSES = DEFAULT_CLASSES
 # Layers that pass their input through unchanged outside training: a model with or without them
 # (dropout at rate 0 or 0.3) is the same network when it classifies, so the guard skips them.
 TRAINING_ONLY_LAYERS = frozenset(
@@ -38,7 +37,7 @@ PREDICT_BATCH = 2000  # images per forward pass when scoring: memory only, resul
 FIXED_ZIP_TIME = (1980, 1, 1, 0, 0, 0)  # the earliest time a zip entry can carry
 
 
-def build_lenet5(classes: int = MNIST_CLASSES, config: Any = None) -> keras.Model:
+def build_lenet5(classes: int = DEFAULT_CLASSES, config: Any = None) -> keras.Model:
     """Scale, pad, then conv 6@5x5 -> pool -> conv 16@5x5 -> pool -> dense 120 -> 84 -> `classes` softmax.
 
     `config` is the run's TrainConfig (lenet5/config.py), for a layer that takes a setting; None
