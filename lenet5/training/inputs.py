@@ -12,6 +12,8 @@ labels become one-hot, as label smoothing needs.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from lenet5.config import TrainConfig
@@ -45,6 +47,35 @@ def epoch_inputs(
     if augmenting and epoch < config.epochs - config.unaugmented_epochs:
         draws = generator.uniform(-1.0, 1.0, (len(labels), draws)).astype(np.float32)
     return model_batch(images[order], labels[order], draws, classes)
+
+
+def epochs_dataset(
+    images: np.ndarray, labels: np.ndarray, config: TrainConfig, first_epoch: int, classes: int = DEFAULT_CLASSES
+) -> Any:
+    """Epochs `first_epoch` to `config.epochs - 1` as one tf.data stream of batches, each epoch made
+    by `epoch_inputs` when the stream reaches it and cut in batches as Keras cuts arrays (in order,
+    the last batch short).
+
+    One stream for the whole run lets one `fit` call train every epoch: building Keras's dataset
+    from arrays again for each epoch cost about 0.1 s, most of the training time of a set of a
+    few thousand images, which trains for hundreds of short epochs. TensorFlow only.
+    """
+    import tensorflow as tf
+
+    def arrays(epoch: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        inputs, targets = epoch_inputs(images, labels, config, int(epoch), classes)
+        return inputs["pixels"], inputs["draws"], targets
+
+    def one_epoch(epoch: Any) -> Any:
+        kinds = (tf.uint8, tf.float32, tf.float32)
+        pixels, draws, targets = tf.numpy_function(arrays, [epoch], kinds, stateful=False)
+        pixels.set_shape((None, *images.shape[1:], 1))
+        draws.set_shape((None, draws_per_image(config)))
+        targets.set_shape((None, classes))
+        stream = tf.data.Dataset.from_tensor_slices(({"pixels": pixels, "draws": draws}, targets))
+        return stream.batch(config.batch_size)
+
+    return tf.data.Dataset.range(first_epoch, config.epochs).flat_map(one_epoch)
 
 
 def draws_per_image(config: TrainConfig) -> int:

@@ -2,13 +2,14 @@
 epoch, exact resume.
 
 Keras trains a wrapper around LeNet-5 whose first layer augments (lenet5/training/augment.py), so the model
-that is saved stays the plain network. Each epoch is one `fit` call on that epoch's arrays
-(lenet5/training/inputs.py). On TensorFlow it runs the whole epoch per call into the graph
-(`steps_per_execution`), so Python is entered once per epoch; on JAX each step is one compiled
-call. A checkpoint after every epoch holds the weights, the optimizer's state and the history so
-far, and is resumed only by the same run (params and data). Where training runs is
-lenet5/training/placement.py (TensorFlow's several machines: lenet5/training/distribute.py); Ctrl-C handling and
-progress lines are lenet5/training/callbacks.py.
+that is saved stays the plain network. Each epoch's arrays come from lenet5/training/inputs.py.
+On TensorFlow one `fit` call trains every epoch from one tf.data stream of them, and runs a whole
+epoch per call into the graph (`steps_per_execution`), so Python is entered once per epoch; on JAX
+each epoch is one `fit` call on its arrays, and each step one compiled call. A checkpoint after
+every epoch holds the weights, the optimizer's state and the history so far, and is resumed only
+by the same run (params and data). Where training runs is lenet5/training/placement.py
+(TensorFlow's several machines: lenet5/training/distribute.py); Ctrl-C handling and progress
+lines are lenet5/training/callbacks.py.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ import numpy as np
 from lenet5.config import TrainConfig
 from lenet5.training.augment import Augment
 from lenet5.training.callbacks import EpochCheckpoint, StopOnInterrupt, TrainOnFromOwnWeights
-from lenet5.training.inputs import draws_per_image, epoch_inputs, model_batch
+from lenet5.training.inputs import draws_per_image, epoch_inputs, epochs_dataset, model_batch
 from lenet5.training.model import INPUT_SHAPE, PREDICT_BATCH
 
 OPTIMIZERS = {
@@ -197,9 +198,24 @@ def train_epochs(
             check_same_run_everywhere(multi_worker_strategy, run_id)
             fit_across_workers(trainer, multi_worker_strategy, train, validation_batch, config, every_callback)
             return
-        # One `fit` per epoch, on that epoch's arrays: Keras keeps the compiled step, and the
-        # optimizer its step count (so the schedule runs on), from one call to the next.
-        for epoch in range(len(history), config.epochs):
+        first = len(history)
+        if keras.backend.backend() == "tensorflow":
+            # One `fit` for every epoch left, on a stream that makes each epoch's arrays in turn.
+            trainer.fit(
+                epochs_dataset(*train, config, first, classes),
+                initial_epoch=first,
+                epochs=config.epochs,
+                steps_per_epoch=steps_per_epoch(config, len(train[1])),
+                validation_data=validation_batch,
+                validation_batch_size=PREDICT_BATCH,
+                callbacks=every_callback,
+                shuffle=False,  # each epoch comes shuffled, seeded per epoch
+                verbose=0,
+            )
+            return
+        # JAX takes arrays as they are: one `fit` per epoch, on that epoch's arrays. Keras keeps the
+        # compiled step, and the optimizer its step count (so the schedule runs on), between calls.
+        for epoch in range(first, config.epochs):
             inputs, targets = epoch_inputs(*train, config, epoch, classes)
             trainer.fit(
                 inputs,
