@@ -4,9 +4,10 @@ On the Keras backend of `train.backend` (TensorFlow or JAX), chosen here before 
 
 Writes the model, with one output per class of the prepared data set; the class names beside it
 (`--classes`: models/classes.json, where `lenet5-predict` looks for them); DVCLive's per-epoch
-logs (the curves of `dvc plots` and the VS Code extension, live while it runs); and the timings.
-Timings differ run to run, so they are kept out of DVC's outputs: every declared output is
-byte-identical on a rerun with the same params. A checkpoint after every epoch lets a killed run
+logs (the curves of `dvc plots` and the VS Code extension, live while it runs); and the seconds
+it trained (`--timing`). Those differ run to run, so they are kept out of DVC's outputs and out of
+git: every declared output is byte-identical on a rerun with the same params, and `git status`
+stays clean. A checkpoint after every epoch lets a killed run
 resume where it stopped.
 
 With `train.distribute: multi_worker`, every machine of the cluster in TF_CONFIG runs this same

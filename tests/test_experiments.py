@@ -76,7 +76,7 @@ def test_exp_show_is_readable(experiments: Project) -> None:
     files = [c for c in columns if (experiments.path / c).exists()]  # each dependency's hash, code included
     values = [c for c in columns if c not in files]
     assert values[:2] == ["Experiment", "Created"]
-    assert values[2:6] == ["accuracy", "val_accuracy", "int8_accuracy", "train_seconds"]
+    assert values[2:5] == ["accuracy", "val_accuracy", "int8_accuracy"]
     assert [c for c in values if c.startswith("train.")] == [f"train.{key}" for key in experiments.params()["train"]]
     # A wide terminal's worth: 25 until train.backend, 29 with the elastic field's two and averaged
     # weights, 30 with train.min_images (the training length of `epochs: auto`).

@@ -72,7 +72,7 @@ def test_dvc_metrics_show_reads_the_metrics(trained_project: Project) -> None:
     metrics = shown[""]["data"]
     evaluation = json.loads((trained_project.path / "metrics/eval.json").read_text())
     assert metrics["metrics/eval.json"]["data"]["accuracy"] == evaluation["accuracy"]
-    assert metrics["metrics/train_timing.json"]["data"]["train_seconds"] > 0
+    assert "metrics/train_timing.json" not in metrics  # seconds of this machine, not the experiment's
 
 
 def test_second_repro_runs_nothing(trained_project: Project) -> None:
@@ -94,9 +94,8 @@ def test_forced_rerun_changes_no_output_byte(trained_project: Project) -> None:
     assert (path / "dvc.lock").read_bytes() == lock_before
     assert (path / "models/lenet5.keras").read_bytes() == model_before
     assert (path / "metrics/train/plots/metrics/eval/loss.tsv").read_bytes() == live_before
-    # Only the timings, kept outside DVC's outputs for this reason, may differ.
-    changed = trained_project.git("status", "--porcelain").stdout.split("\n")
-    assert {line for line in changed if line} <= {" M metrics/train_timing.json"}
+    # The timings, which differ, are kept out of git and DVC's records for this reason.
+    assert trained_project.git("status", "--porcelain").stdout == ""
 
 
 def test_changing_epochs_reruns_only_training_and_after(own_trained_project: Project) -> None:

@@ -3,14 +3,14 @@
     dvc exp run --queue -S 'train.seed=range(1,11)'    # the current params over ten seeds
     dvc queue start -j 1                               # then `dvc queue status` until all say Success
     python -m tools.seeds [--md] [--against NAME] [--seeds 101-110] [--rev REV ...] [--vary KEY]
-    python -m tools.seeds --save bench/results/seeds.json                  # keep them, to commit
-    python -m tools.seeds --from bench/results/seeds.json --seeds 101-110  # read them back
+    python -m tools.seeds --save seeds.json                  # keep them, to commit
+    python -m tools.seeds --from seeds.json --seeds 101-110  # read them back
 
 Every committed run that `dvc exp show` lists (the baseline commit and its experiments; the
 workspace is left out, since it repeats HEAD or is not committed) is grouped with the runs whose
 params are all equal but `train.seed`. For each group: n, mean, standard deviation, min and max of
 test accuracy, test errors (runs before the export stages), validation accuracy, the int8 file's
-test accuracy and training seconds. Then each other group
+test accuracy. Then each other group
 against the reference group (the one holding HEAD's own run, or `--against` an experiment's):
 the difference of the means with its 95% confidence interval. `--seeds` counts only runs of those
 seeds (a range like 101-110, or a list like 1,2,3): the reporting seeds, say, and not the seeds
@@ -21,8 +21,7 @@ the settings were chosen with. `--rev` reads the experiments of other commits th
 DVC keeps experiments in the repository that ran them until they are pushed (`dvc exp push`).
 `--save` writes the runs it would summarise to a JSON file to commit: each run's params, metrics
 and `metrics/export_formats.json` (every export format's scores), the commit they ran from and the
-command that saved them; `--from` summarises such a file instead of `dvc exp show`, and
-`tools/docs_tables.py` writes the docs' tables over seeds from it.
+command that saved them; `--from` summarises such a file instead of `dvc exp show`.
 """
 
 from __future__ import annotations
@@ -48,7 +47,6 @@ METRICS = (
     ("errors", "test errors", False, 1),  # in eval.json until the export stages took its column
     ("val_accuracy", "validation accuracy %", True, 3),
     ("int8_accuracy", "int8 test accuracy %", True, 3),
-    ("train_seconds", "training seconds", False, 2),
 )
 Run = tuple[str, dict[str, Any], dict[str, float]]
 
