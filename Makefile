@@ -14,7 +14,7 @@ UV := $(or $(shell command -v uv 2>/dev/null),.uv/bin/uv)
 # The stages run `python -m stages.X`: put the project's environment first on PATH.
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: setup pipeline test test-fast lint bench browser postgres best search docs docs-check demo screenshot
+.PHONY: setup pipeline test test-fast lint browser postgres best search demo screenshot
 
 # With the interpreter's own pip when it has one (2 s); else a venv that brings pip (5 s).
 .uv/bin/uv:
@@ -93,20 +93,6 @@ lint: setup
 	$(BIN)/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
 	$(BIN)/zizmor --offline --min-severity medium .github/workflows
 
-bench: setup
-	$(BIN)/python -m bench.train_speed
-
-# Every results table in README.md and docs/, written again from the committed data it reports
-# (bench/results/, metrics/, params.yaml, lenet5/config.py).
-docs: setup
-	$(BIN)/python -m tools.docs_tables
-
-# What the project publishes: fails, naming each table and `make docs`, where a page differs from
-# its data. CI runs it. Not part of `make test`: your own experiments change metrics/ and params.yaml,
-# and your tests must not fail on that (your README, once you publish your own results, is yours).
-docs-check: setup
-	$(BIN)/python -m tools.docs_tables --check
-
 # The draw-a-digit page that `make pipeline` built (web/), served on 127.0.0.1; PORT=8001 for another port.
 PORT ?= 8000
 demo: setup
@@ -116,3 +102,28 @@ demo: setup
 # README's picture of the page: a digit drawn with the mouse in headless Chromium, as the tests draw.
 screenshot: setup browser
 	$(BIN)/python -m tools.screenshot_page --folder web --out docs/images/page.png
+
+# ---------------------------------------------------------------------------------------------------
+# The lab (lab/): the pipeline that makes the numbers README.md and docs/ publish. A copy of this
+# template for your own data can delete lab/ and this block (docs/make-it-yours.md).
+.PHONY: lab lab-torch docs docs-check
+
+# Remakes what today's code made stale (`dvc status lab/dvc.yaml` lists it); lab/README.md says how
+# long each stage takes. The speed benchmark's PyTorch peer needs `make lab-torch` first.
+lab: setup
+	$(BIN)/dvc repro lab/dvc.yaml
+
+# PyTorch (CPU build) in its own environment, .torch/, for the speed benchmark's peer only.
+lab-torch:
+	test -x .torch/bin/python || { $(PYTHON) -m venv .torch && .torch/bin/pip install --quiet torch==2.13.0 numpy; }
+
+# Every results table in README.md and docs/, written again from the lab's outputs (lab/results/),
+# the committed run's metrics/ and params.yaml.
+docs: setup
+	$(BIN)/python -m lab.docs_tables
+
+# What the project publishes: fails, naming each table and `make docs`, where a page differs from
+# its data, and naming each stage and its command where today's code made a lab stage stale. CI runs
+# it. Not part of `make test`: your own experiments change metrics/ and params.yaml.
+docs-check: setup
+	$(BIN)/python -m lab.docs_tables --check

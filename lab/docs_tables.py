@@ -1,4 +1,4 @@
-"""The results tables in README.md and docs/, written from the committed data they report.
+"""The results tables in README.md and docs/, written from the lab pipeline's outputs.
 
 A generated table sits between two markers in the Markdown, which say which table it is:
 
@@ -6,9 +6,11 @@ A generated table sits between two markers in the Markdown, which say which tabl
     | format | ... |
     <!-- end table -->
 
-`python -m tools.docs_tables` rewrites every such table from its data (bench/results/*.json,
-metrics/*.json); `--check` changes nothing and fails, naming each table, when a page differs from
-its data (a number edited by hand, or data changed without the docs). A test runs the check.
+`python -m lab.docs_tables` rewrites every such table from its data: the files lab/dvc.yaml's
+stages write to lab/results/ (each naming the machine it ran on; a table that mixes machines is
+refused), the committed run's metrics/ and params.yaml. `--check` changes nothing and fails,
+naming each table, when a page differs from its data, and, naming each stage and the command that
+remakes it, when today's code has made a stage of the lab stale (`dvc status lab/dvc.yaml`).
 """
 
 from __future__ import annotations
@@ -16,52 +18,27 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import statistics
+import subprocess
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 from lenet5.config import load_params
 from lenet5.errors import PipelineError
-from lenet5.evaluation.over_seeds import REPORTING_SEEDS, Spread
+from lenet5.evaluation.over_seeds import Spread
 from lenet5.process import run_command
 
 ROOT = Path(__file__).resolve().parent.parent
-RESULTS = Path("bench/results")  # under the root whose pages are written: the data of those pages
+RESULTS = Path("lab/results")  # under the root whose pages are written: the data of those pages
 PAGES = ("README.md", "docs/*.md")
 BLOCK = re.compile(r"(<!-- table: ([\w-]+) -->\n)(.*?)(<!-- end table -->)", re.DOTALL)
 TEST_DIGITS = 10_000  # MNIST's test set: the results files hold accuracy, errors are its complement
-# The reporting runs of today's params.yaml and preset (bench.candidates --split test), and of the
-# params.yaml before TensorFlow's oneDNN kernels were chosen on AVX2 CPUs (its own kernels then).
-CURRENT = ("candidates", "reporting.json", "params.yaml")
-CURRENT_PRESET = ("candidates", "reporting.json", "make best")
-BEFORE_ONEDNN = ("candidates", "candidates-reporting.json", "params.yaml (this round)")
-# README's results rows: label, where the test accuracies come from, where the rest come from
-# (None: the same runs); ("candidates", file, name) of a bench.candidates file, or ("benchmark", file, case).
-HEADLINE_ROWS = (
-    (
-        "**`params.yaml`**: 5 epochs, batch 512, elastic distortions",
-        CURRENT,
-        None,
-    ),
-    (
-        "`make best`: 20 epochs, batch 256, rate 0.01",
-        CURRENT_PRESET,
-        None,
-    ),
-    (
-        "the Keras LeNet-5 recipe it starts from (300 steps of 100 images)",
-        ("benchmark", "recipe.json", "recipe"),
-        None,
-    ),
-)
 # Cited, not run here: LeCun, Bottou, Bengio and Haffner 1998, "Gradient-based learning applied to
 # document recognition", LeNet-5's test error without and with distortions of the training set.
 PUBLISHED = (
     "| LeNet-5 as published (LeCun et al. 1998; cited, not run) | 99.05; 99.2 with distortions | 95; 80 | - | - |"
 )
-SEEDS = RESULTS / "seeds.json"  # the pipeline's own sweeps (`dvc exp run --queue`), saved by tools.seeds --save
-# (the seed varied, the seed held where the sweep's baseline run has it, the values of the varied one)
-SEED_KINDS = (("train.seed", "prepare.seed", REPORTING_SEEDS), ("prepare.seed", "train.seed", tuple(range(1, 6))))
-PRESET_CURVE_EPOCHS = (1, 4, 8, 12, 16, 18, 19, 20)  # where the preset's curve is shown, still rising
 # Each format's row label in the export tables, in the stage's order.
 FORMAT_LABELS = {
     "keras": "Keras (`.keras`, optimizer state included)",
@@ -71,124 +48,179 @@ FORMAT_LABELS = {
 }
 
 
-def candidates_table(name: str, against: str | None, benchmark: str | None = None) -> Callable[[Path], str]:
-    def make(root: Path) -> str:
-        from bench import candidates
-
-        return candidates.table(root / RESULTS / name, against, benchmark and root / RESULTS / benchmark)
-
-    return make
+def machine_words(machine: Mapping[str, Any]) -> str:
+    return f"{machine['cpu']} ({machine['vector_extension']}), {machine['cores']} cores, {machine['system']}"
 
 
-def candidates_curves(name: str) -> Callable[[Path], str]:
-    def make(root: Path) -> str:
-        from bench import candidates
+def load(root: Path, *patterns: str) -> list[dict[str, Any]]:
+    """The lab's results files matching `patterns`, each with its name; none found is an error."""
+    paths = sorted({path for pattern in patterns for path in (root / RESULTS).glob(pattern)})
+    if not paths:
+        raise FileNotFoundError(f"no {' or '.join(patterns)} in {RESULTS}; run `dvc repro lab/dvc.yaml`")
+    return [json.loads(path.read_text()) | {"file": path.name} for path in paths]
 
-        return candidates.curves(root / RESULTS / name)
 
-    return make
+def caption(records: list[dict[str, Any]], what: str) -> str:
+    """`what`, on the one machine all `records` name: a table of two machines is refused."""
+    machines = {machine_words(record["machine"]) for record in records}
+    if len(machines) != 1:
+        raise ValueError(f"{what}: its records name {len(machines)} machines ({'; '.join(sorted(machines))})")
+    return f"{what}; {machines.pop()}:"
 
 
-def spread_cell(values: list[float], scale: float, decimals: int, n: int | None = None) -> str:
-    """`mean ± std`, with ` (n)` where `n` asks for it (or the count differs from the row's)."""
+def spread_cell(values: list[float], scale: float, decimals: int) -> str:
     spread = Spread.of(values)
-    count = f" ({spread.n})" if n is not None and n != spread.n else ""
-    return f"{spread.mean * scale:.{decimals}f} ± {spread.std * scale:.{decimals}f}{count}"
+    return f"{spread.mean * scale:.{decimals}f} ± {spread.std * scale:.{decimals}f}"
 
 
-def reported_runs(source: tuple[str, ...], root: Path = ROOT) -> list[dict[str, float]]:
-    """Runs as {seed, test_accuracy, and val_accuracy and seconds where measured}: a candidate of
-    candidates-reporting.json, or a case of a bench.train_speed --runs file."""
-    if source[0] == "candidates":
-        _, name, candidate_name = source
-        saved = json.loads((root / RESULTS / name).read_text())["candidates"]
-        return next(candidate["runs"] for candidate in saved if candidate["name"] == candidate_name)
-    _, name, case = source
-    from bench import train_speed
+def runs(root: Path, name: str) -> list[dict[str, Any]]:
+    """The lab's pipeline runs of one sweep (defaults, preset or split), in seed order."""
+    return sorted(load(root, f"runs/{name}-*.json"), key=lambda run: run["seed"])
 
-    return [
-        {"seed": run["seed"], "test_accuracy": run["epoch_accuracies"][-1], "seconds": run["train_seconds"]}
-        for run in train_speed.saved_runs(root / RESULTS / name)[0]
-        if run["case"] == case and run["backend"].split()[0] == "tensorflow"
-    ]
+
+def seeds_text(found: list[dict[str, Any]]) -> str:
+    seeds = [run["seed"] for run in found]
+    return f"{seeds[0]}-{seeds[-1]}" if seeds == list(range(seeds[0], seeds[-1] + 1)) else ", ".join(map(str, seeds))
+
+
+def speed_cases(root: Path) -> tuple[dict[str, Any], dict[str, list[dict[str, Any]]]]:
+    (saved,) = load(root, "speed.json")
+    cases: dict[str, list[dict[str, Any]]] = {}
+    for run in saved["runs"]:
+        cases.setdefault(run["case"], []).append(run)
+    return saved, cases
 
 
 def headline(root: Path) -> str:
-    """README's results: test accuracy and errors, validation accuracy and training seconds over the
-    reporting seeds (HEADLINE_ROWS says which runs), LeNet-5's published figures, and the one run
-    `dvc.lock` records (from the metrics files it wrote)."""
+    """README's results: params.yaml and the preset over their seeds, the Keras recipe over the
+    benchmark's, LeNet-5's published figures, and the one run `dvc.lock` records."""
+    defaults, preset = runs(root, "defaults"), runs(root, "preset")
+    speed, cases = speed_cases(root)
+    rows = [
+        ("**`params.yaml`**: 5 epochs, batch 512, elastic distortions", defaults),
+        ("`make best`: 20 epochs, batch 256, rate 0.01", preset),
+    ]
     lines = [
+        caption([*defaults, *preset, speed], "Mean ± std over seeds (n), each row its own runs"),
+        "",
         "| | test accuracy % | test errors | validation accuracy % | training seconds |",
         "| --- | ---: | ---: | ---: | ---: |",
     ]
-    for label, test_source, other_source in HEADLINE_ROWS:
-        tested = [run["test_accuracy"] for run in reported_runs(test_source, root)]
-        others = reported_runs(other_source or test_source, root)
-        validated = [run["val_accuracy"] for run in others if "val_accuracy" in run]
-        seconds = [run["seconds"] for run in others]
+    for label, found in rows:
+        tested = [run["test_accuracy"] for run in found]
         errors = [round((1 - accuracy) * TEST_DIGITS) for accuracy in tested]
-        accuracy = f"{spread_cell(tested, 100, 2)} ({len(tested)})"
-        cells = [
-            f"**{accuracy}**" if label.startswith("**") else accuracy,
-            spread_cell(errors, 1, 0),
-            spread_cell(validated, 100, 2, len(tested)) if validated else "-",
-            spread_cell(seconds, 1, 0 if Spread.of(seconds).mean >= 10 else 1, len(tested)),
-        ]
-        lines.append(f"| {label} | {' | '.join(cells)} |")
+        accuracy = f"{spread_cell(tested, 100, 2)} ({len(found)}; seeds {seeds_text(found)})"
+        lines.append(
+            f"| {label} | {f'**{accuracy}**' if label.startswith('**') else accuracy} | {spread_cell(errors, 1, 0)} "
+            f"| {spread_cell([run['val_accuracy'] for run in found], 100, 2)} "
+            f"| {spread_cell([run['train_seconds'] for run in found], 1, 0)} |"
+        )
+    recipe = cases["recipe"]
+    tested = [run["epoch_accuracies"][-1] for run in recipe]
+    errors = [round((1 - accuracy) * TEST_DIGITS) for accuracy in tested]
+    lines.append(
+        f"| the Keras LeNet-5 recipe it starts from (300 steps of 100 images) | {spread_cell(tested, 100, 2)} "
+        f"({len(recipe)}; seeds {seeds_text(recipe)}) | {spread_cell(errors, 1, 0)} "
+        f"| - | {spread_cell([run['train_seconds'] for run in recipe], 1, 1)} |"
+    )
     lines.append(PUBLISHED)
     metrics = root / "metrics"
     evaluated = json.loads((metrics / "eval.json").read_text())
     formats = json.loads((metrics / "export_formats.json").read_text())
-    seconds = json.loads((metrics / "train_timing.json").read_text())["train_seconds"]
     seed = load_params(root / "params.yaml").train.seed
     lines.append(
         f"| `dvc.lock`: one draw, `train.seed: {seed}` (int8 export: {formats['tflite_int8']['accuracy'] * 100:.2f}) "
         f"| {evaluated['accuracy'] * 100:.2f} | {formats['keras']['errors']} | {evaluated['val_accuracy'] * 100:.2f} "
-        f"| {seconds:.0f} |"
+        "| - |"
     )
     return "\n".join(lines)
 
 
-def seeds_report(root: Path, vary: str, seeds: str) -> str:
-    """What `python -m tools.seeds --from bench/results/seeds.json [--vary KEY] --seeds SEEDS` prints."""
-    from tools import seeds as summarised
+def training_time(root: Path) -> str:
+    """params.yaml's training, as the benchmark and the reporting sweep measured it."""
+    speed, cases = speed_cases(root)
+    defaults = runs(root, "defaults")
+    default = cases["default"]
+    rates = [run["samples_per_second"] for run in default]
+    return "\n".join(
+        [
+            caption([speed, *defaults], "params.yaml's training, mean ± std over seeds"),
+            "",
+            "| measured by | n | training s | images/s (median) |",
+            "| --- | ---: | ---: | ---: |",
+            f"| the train stage, in the reporting sweep (`dvc exp run`, validation passes included) | {len(defaults)} "
+            f"| {spread_cell([run['train_seconds'] for run in defaults], 1, 1)} | - |",
+            f"| the benchmark (lab/train_speed.py: the training steps alone, validation not timed) | {len(default)} "
+            f"| {spread_cell([run['train_seconds'] for run in default], 1, 1)} | {statistics.median(rates):,.0f} |",
+        ]
+    )
 
-    source = str(SEEDS)
-    options = ([] if vary == summarised.SEED else ["--vary", vary]) + ["--seeds", seeds]
-    runs, head, _ = summarised.load(root / SEEDS)
-    runs = summarised.of_seeds(runs, vary, summarised.seed_set(seeds))
-    text = summarised.summary(runs, head, 0, f"`{source}`", vary, None, False)
-    return f"```\n$ python -m tools.seeds --from {source} {' '.join(options)}\n{text}\n```"
+
+def speed(root: Path) -> str:
+    """The benchmark's cases in one table, each against plain Keras measured in the same run."""
+    from lab.train_speed import summarize, table
+
+    saved, cases = speed_cases(root)
+    backends = sorted({run["backend"] for run in saved["runs"]})
+    keras = next(run["keras"] for run in saved["runs"] if run["case"] != "torch")
+    seeds = sorted({run["seed"] for run in saved["runs"]})
+    what = (
+        f"{', '.join(backends)}, Keras {keras}; `train.seed` {', '.join(map(str, seeds))}; {saved['runs'][0]['device']}"
+    )
+    return "\n".join([caption([saved], what), "", table({case: summarize(runs) for case, runs in cases.items()})])
+
+
+def over_seeds(found: list[dict[str, Any]], key: str) -> str:
+    """n, mean, std, min and max over runs of a sweep: test, validation and int8 test accuracy, seconds."""
+    columns = (
+        ("test accuracy %", [run["test_accuracy"] for run in found], 100, 3),
+        ("validation accuracy %", [run["val_accuracy"] for run in found], 100, 3),
+        ("int8 test accuracy %", [run["formats"]["tflite_int8"]["accuracy"] for run in found], 100, 3),
+        ("training seconds", [run["train_seconds"] for run in found], 1, 1),
+    )
+    lines = [
+        caption(found, f"`{key}` {seeds_text(found)}, one run each"),
+        "",
+        "| metric | n | mean | std | min | max |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for label, values, scale, decimals in columns:
+        spread = Spread.of(values)
+        cells = [spread.mean, spread.std, min(values), max(values)]
+        lines.append(f"| {label} | {spread.n} | " + " | ".join(f"{cell * scale:.{decimals}f}" for cell in cells) + " |")
+    return "\n".join(lines)
 
 
 def seed_kinds(root: Path) -> str:
     """What each seed moves: train.seed over the reporting seeds, prepare.seed over five splits."""
-    from tools import seeds
-
-    runs, head, _ = seeds.load(root / SEEDS)
-    baseline = next(params for name, params, _ in runs if name == head)  # params.yaml when the sweeps ran
+    baseline = load_params(root / "params.yaml")
+    kinds = (
+        ("train.seed", f"prepare.seed: {baseline.prepare.seed}", runs(root, "defaults")),
+        ("prepare.seed", f"train.seed: {baseline.train.seed}", runs(root, "split")),
+    )
     lines = [
+        caption([run for *_, found in kinds for run in found], "One run per seed"),
+        "",
         "| seed varied | the other seed | n | test accuracy % | validation accuracy % |",
         "| --- | --- | ---: | ---: | ---: |",
     ]
-    for vary, other, wanted in SEED_KINDS:
-        chosen = [run for run in runs if run[1][vary] in wanted and run[1][other] == baseline[other]]
-        test = [run[2]["accuracy"] for run in chosen]
-        val = [run[2]["val_accuracy"] for run in chosen]
+    for vary, other, found in kinds:
+        test = [run["test_accuracy"] for run in found]
+        val = [run["val_accuracy"] for run in found]
         lines.append(
-            f"| `{vary}` {min(wanted)}-{max(wanted)} | `{other}: {baseline[other]}` | {len(chosen)} "
-            f"| {spread_cell(test, 100, 3)} | {spread_cell(val, 100, 3)} |"
+            f"| `{vary}` {seeds_text(found)} | `{other}` | {len(found)} | {spread_cell(test, 100, 3)} "
+            f"| {spread_cell(val, 100, 3)} |"
         )
     return "\n".join(lines)
 
 
 def formats_over_seeds(root: Path) -> str:
     """Each export format against the Keras model of the same seed, over the reporting seeds."""
-    from tools import seeds
-
-    _, _, saved = seeds.load(root / SEEDS)
-    chosen = [run["formats"] for run in saved if run["params"]["train.seed"] in REPORTING_SEEDS]
+    found = runs(root, "defaults")
+    chosen = [run["formats"] for run in found]
     lines = [
+        caption(found, f"params.yaml, `train.seed` {seeds_text(found)}"),
+        "",
         "| format | n | test accuracy % | minus Keras's, points | largest difference, points "
         "| agreement with Keras % | digits answered differently | bytes |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
@@ -214,39 +246,31 @@ def formats_over_seeds(root: Path) -> str:
     return "\n".join(lines)
 
 
-def preset_curve(root: Path) -> str:
-    """The preset's mean validation accuracy after chosen epochs, over the seeds it reported on."""
-    runs = reported_runs(("candidates", "candidates-reporting.json", "make best (this round)"), root)
-    seeds = [run["seed"] for run in runs]
-    curves = [run["epoch_val_accuracy"] for run in runs]
-    means = [Spread.of([curve[epoch - 1] for curve in curves]).mean for epoch in PRESET_CURVE_EPOCHS]
-    return "\n".join(
-        [
-            "| epoch | " + " | ".join(map(str, PRESET_CURVE_EPOCHS)) + " |",
-            "| --- |" + " ---: |" * len(PRESET_CURVE_EPOCHS),
-            f"| mean validation % (seeds {min(seeds)}-{max(seeds)}) | "
-            + " | ".join(f"{mean * 100:.2f}" for mean in means)
-            + " |",
-        ]
-    )
-
-
-def speed_runs(name: str) -> Callable[[Path], str]:
-    def make(root: Path) -> str:
-        from bench import train_speed
-
-        return train_speed.run_tables(root / RESULTS / name)
-
-    return make
+def export_formats(root: Path) -> str:
+    """One run of the pipeline (params.yaml as committed): each export file's scores beside how
+    long it takes to answer one digit."""
+    (saved,) = load(root, "latency.json")
+    scores, latency = saved["formats"], saved["microseconds_per_digit"]
+    lines = [
+        caption([saved], "params.yaml as committed, one run"),
+        "",
+        "| format | test accuracy % | errors | agreement with Keras % | bytes | µs per digit (batch 1, one thread) |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for name, label in FORMAT_LABELS.items():
+        found = scores[name]
+        lines.append(
+            f"| {label} | {found['accuracy'] * 100:.2f} | {found['errors']} | {found['agreement'] * 100:.4g} "
+            f"| {found['bytes']:,} | {latency[name]:,} |"
+        )
+    return "\n".join(lines)
 
 
 def limits(root: Path) -> str:
-    """bench.limits' measurements: each hostile input, what refusing it cost, and the line it got."""
-    from bench.train_speed import describe_machine
-
-    saved = json.loads((root / RESULTS / "limits.json").read_text())
+    """Each hostile input, what refusing it cost, and the line it got."""
+    (saved,) = load(root, "limits.json")
     lines = [
-        f"{describe_machine(saved['machine'])}, one run:",
+        caption([saved], "One run"),
         "",
         "| hostile input | bytes on disk | refused in s (process start to exit) | peak RSS MB | the error line |",
         "| --- | ---: | ---: | ---: | --- |",
@@ -259,27 +283,55 @@ def limits(root: Path) -> str:
     return "\n".join(lines)
 
 
-def loop_tables(root: Path) -> str:
-    from bench import loop
+def profile(root: Path) -> str:
+    from lab import profile_step
 
-    return loop.tables(json.loads((root / RESULTS / "loop.json").read_text()))
+    return profile_step.table(json.loads((root / RESULTS / "profile.json").read_text()))
 
 
-def export_formats(root: Path) -> str:
-    """The committed run's export scores (metrics/export_formats.json, from `dvc repro`) beside
-    bench.latency's timings of the same files (bench/results/latency.json)."""
-    scores = json.loads((root / "metrics/export_formats.json").read_text())
-    latency = json.loads((root / RESULTS / "latency.json").read_text())["microseconds_per_digit"]
+def page_table(root: Path) -> str:
+    from lab import page_timing as page
+
+    return page.table(json.loads((root / RESULTS / "page.json").read_text()))
+
+
+def sizes(root: Path) -> str:
+    """docs/make-it-yours.md's table: per subset size, the defaults and the search's best over the
+    reporting seeds (test set), and the schedule the defaults chose."""
+    found = sorted(load(root, "sizes/*.json"), key=lambda record: record["size"])
+    first = found[0]
     lines = [
-        "| format | test accuracy % | errors | agreement with Keras % | bytes | µs per digit (batch 1, one thread) |",
-        "| --- | ---: | ---: | ---: | ---: | ---: |",
+        caption(
+            found,
+            f"MNIST subsets (seed {first['subset_seed']}), the whole test set; test accuracy %, mean ± std over "
+            f"`train.seed` {', '.join(map(str, first['reporting_seeds']))}",
+        ),
+        "",
+        "| training images | `params.yaml` (auto) | what auto chose | the search's best | minus the best, points "
+        "| search: trials (pruned), choosing seeds |",
+        "| ---: | ---: | --- | ---: | ---: | --- |",
     ]
-    for name, label in FORMAT_LABELS.items():
-        found = scores[name]
+    for record in found:
+        defaults, best, search = record["defaults"], record["best"], record["search"]
+        schedule = defaults["runs"][0]["schedule"]
+        chose = re.search(r"batch (\d+).*?(\d+) epochs.*; ([\d,]+) steps", schedule)
+        chosen = f"batch {chose[1]}, {chose[2]} epochs, {chose[3]} steps" if chose else schedule
         lines.append(
-            f"| {label} | {found['accuracy'] * 100:.2f} | {found['errors']} | {found['agreement'] * 100:.4g} "
-            f"| {found['bytes']:,} | {latency[name]:,} |"
+            f"| {record['size']:,} | {defaults['mean'] * 100:.2f} ± {defaults['std'] * 100:.2f} | {chosen} "
+            f"| {best['mean'] * 100:.2f} ± {best['std'] * 100:.2f} | {(defaults['mean'] - best['mean']) * 100:+.2f} "
+            f"| {search['trials']} ({search['pruned']}), {', '.join(map(str, search['choosing_seeds']))} |"
         )
+    return "\n".join(lines)
+
+
+def lab_machines(root: Path) -> str:
+    """Every results file of the lab and the machine it names."""
+    found = load(root, "*.json", "runs/*.json", "sizes/*.json")
+    rows: dict[str, list[str]] = {}
+    for record in found:
+        rows.setdefault(machine_words(record["machine"]), []).append(record["file"])
+    lines = ["| machine | results files |", "| --- | --- |"]
+    lines += [f"| {words} | {len(files)} files |" for words, files in rows.items()]
     return "\n".join(lines)
 
 
@@ -310,170 +362,21 @@ def params_table(root: Path) -> str:
     return "\n".join(lines)
 
 
-# README's training times: one benchmark run per kind of CPU (`bench.train_speed --onednn 0,1`), each
-# with oneDNN on, as the train stage runs there (this project's choice on AVX2, TensorFlow's own on
-# AVX-512 CPUs with VNNI), and off.
-TRAINING_TIME_RUNS = ("onednn-avx2.json", "onednn-avx512.json")
-
-
-def training_time(root: Path) -> str:
-    """params.yaml's training time on each CPU the benchmark ran on: mean ± std (n seeds)."""
-    from bench.train_speed import saved_runs, summarize
-
-    lines = [
-        "| CPU, 2 cores | training s, mean ± std (seeds) | images/s | TensorFlow's own kernels: training s |",
-        "| --- | ---: | ---: | ---: |",
-    ]
-    for name in TRAINING_TIME_RUNS:
-        runs, machine = saved_runs(root / RESULTS / name)
-        kernels = {
-            onednn: [run for run in runs if run["case"] == "default" and run.get("onednn") == onednn]
-            for onednn in ("1", "0")
-        }
-        speed = summarize(kernels["1"])["samples_per_second"]  # the median, as the speed tables show it
-        seconds = {
-            onednn: f"{spread_cell([run['train_seconds'] for run in group], 1, 0)} ({len(group)})"
-            for onednn, group in kernels.items()
-        }
-        lines.append(
-            f"| {machine['cpu']}, {machine['vector_extension']} | {seconds['1']} | {speed:,.0f} | {seconds['0']} |"
-        )
-    return "\n".join(lines)
-
-
-def machines(root: Path) -> str:
-    """Every record in bench/results/ by the machine it names, and the pages whose tables use it."""
-
-    used: dict[str, set[str]] = {}
-    for page in pages(root):
-        for name in re.findall(r"^<!-- table: ([\w-]+) -->$", page.read_text(), re.M):
-            for record in TABLE_DATA.get(name, ()):
-                used.setdefault(record, set()).add(str(page.relative_to(root)))
-    rows: dict[str, list[str]] = {}
-    for path in sorted((root / RESULTS).glob("*.json")):
-        machine = json.loads(path.read_text()).get("machine")
-        if isinstance(machine, dict):
-            words = f"{machine['cpu']} | {machine['vector_extension']} | {machine['cores']}"
-        elif machine:  # recorded as words, before records named the vector extension
-            cores = re.search(r"(\d+) cores", machine)
-            extension = "no AVX-512 (the rest not recorded)" if "no AVX-512" in machine else "not recorded"
-            words = f"{re.split(r'[,(]', machine)[0].strip()} | {extension} | {cores[1] if cores else '-'}"
-        else:
-            words = "not recorded | - | -"
-        pages_using = ", ".join(sorted(used.get(path.name, ()))) or "-"
-        rows.setdefault(words, []).append(f"`{path.name}` ({pages_using})")
-    lines = ["| CPU | vector extension | cores | records (pages that show them) |", "| --- | --- | ---: | --- |"]
-    lines += [f"| {words} | {'; '.join(files)} |" for words, files in rows.items()]
-    return "\n".join(lines)
-
-
-def profile(root: Path) -> str:
-    from bench import profile_step
-
-    return profile_step.table(json.loads((root / RESULTS / "profile.json").read_text()))
-
-
-def page_table(root: Path) -> str:
-    from bench import page
-
-    return page.table(json.loads((root / RESULTS / "page.json").read_text()))
-
-
-def accuracy_against_before(root: Path) -> str:
-    """Today's params.yaml over the reporting seeds against the same settings with TensorFlow's own
-    kernels: the means, Welch's 95% interval of the difference, and the earlier mean's own 95%
-    interval (Student's t), which today's mean should fall inside."""
-    from scipy import stats
-
-    from lenet5.evaluation.over_seeds import difference
-
-    lines = [
-        "| runs | kernels | seeds | test accuracy % | 95% interval of the mean | validation accuracy % "
-        "| training seconds |",
-        "| --- | --- | --- | ---: | ---: | ---: | ---: |",
-    ]
-    spreads = {}
-    for label, kernels, source in (
-        ("`params.yaml` today", "oneDNN (chosen for AVX2)", CURRENT),
-        ("the same settings before", "TensorFlow's own", BEFORE_ONEDNN),
-    ):
-        runs = reported_runs(source, root)
-        test = Spread.of([run["test_accuracy"] for run in runs])
-        low, high = stats.t.interval(0.95, test.n - 1, loc=test.mean, scale=test.std / test.n**0.5)
-        seeds = [run["seed"] for run in runs]
-        cells = [spread_cell([run[key] for run in runs], 100, 2) for key in ("test_accuracy", "val_accuracy")]
-        seconds = spread_cell([run["seconds"] for run in runs], 1, 0)
-        lines.append(
-            f"| {label} | {kernels} | {min(seeds)}-{max(seeds)} (n={test.n}) | {cells[0]} "
-            f"| {low * 100:.2f} to {high * 100:.2f} | {cells[1]} | {seconds} |"
-        )
-        spreads[label] = test
-    today, before = spreads.values()
-    delta = difference(today, before)
-    lines += [
-        "",
-        f"Difference of the means: {delta.delta * 100:+.2f} points, 95% interval {delta.low * 100:+.2f} to "
-        f"{delta.high * 100:+.2f} (Welch).",
-    ]
-    return "\n".join(lines)
-
-
-# The results files each table reads (for the machines table).
-TABLE_DATA: dict[str, tuple[str, ...]] = {
-    "headline": ("reporting.json", "recipe.json"),
-    "accuracy-before-after": ("reporting.json", "candidates-reporting.json"),
-    "speed-avx2": ("onednn-avx2.json",),
-    "speed-avx512": ("onednn-avx512.json",),
-    "training-time": TRAINING_TIME_RUNS,
-    "profile": ("profile.json",),
-    "page": ("page.json",),
-    "candidates-choosing": ("candidates-choosing.json",),
-    "candidates-choosing-curves": ("candidates-choosing.json",),
-    "candidates-reporting": ("candidates-reporting.json", "backends-cpu.json"),
-    "preset-curve": ("candidates-reporting.json",),
-    "loop": ("loop.json",),
-    "limits": ("limits.json",),
-    "backends-cpu": ("backends-cpu.json",),
-    "tensorflow-before-after": ("tensorflow-before-after.json",),
-    "tensorflow-before-after-quiet": ("tensorflow-before-after-quiet.json",),
-    "offline-cpu-check": ("offline-cpu-check.json",),
-    "export-formats": ("latency.json",),
-    "formats-over-seeds": ("seeds.json",),
-    "seeds-reporting": ("seeds.json",),
-    "seeds-split": ("seeds.json",),
-    "seed-kinds": ("seeds.json",),
-}
-
-
 TABLES: dict[str, Callable[[Path], str]] = {
-    "machines": machines,
-    "speed-avx2": speed_runs("onednn-avx2.json"),
-    "speed-avx512": speed_runs("onednn-avx512.json"),
+    "headline": headline,
     "training-time": training_time,
+    "speed": speed,
     "profile": profile,
     "page": page_table,
-    "accuracy-before-after": accuracy_against_before,
     "params": params_table,
-    "headline": headline,
-    "candidates-choosing": candidates_table("candidates-choosing.json", against=None),
-    "candidates-choosing-curves": candidates_curves("candidates-choosing.json"),
-    "candidates-reporting": candidates_table(
-        "candidates-reporting.json",
-        against="backends-cpu.json: default, tensorflow",
-        benchmark="backends-cpu.json",
-    ),
-    "seeds-reporting": lambda root: seeds_report(root, "train.seed", "101-110"),
-    "seeds-split": lambda root: seeds_report(root, "prepare.seed", "1-5"),
+    "seeds-reporting": lambda root: over_seeds(runs(root, "defaults"), "train.seed"),
+    "seeds-split": lambda root: over_seeds(runs(root, "split"), "prepare.seed"),
     "seed-kinds": seed_kinds,
     "formats-over-seeds": formats_over_seeds,
-    "preset-curve": preset_curve,
-    "loop": loop_tables,
-    "limits": limits,
-    "backends-cpu": speed_runs("backends-cpu.json"),
-    "tensorflow-before-after": speed_runs("tensorflow-before-after.json"),
-    "tensorflow-before-after-quiet": speed_runs("tensorflow-before-after-quiet.json"),
-    "offline-cpu-check": speed_runs("offline-cpu-check.json"),
     "export-formats": export_formats,
+    "limits": limits,
+    "sizes": sizes,
+    "lab-machines": lab_machines,
 }
 
 
@@ -491,7 +394,7 @@ def regenerate(root: Path, write: bool) -> list[str]:
         def replace(match: re.Match[str], page: Path = page) -> str:
             name = match[2]
             if name not in TABLES:
-                raise PipelineError(f"{page}: table {name!r} is not one tools/docs_tables.py makes")
+                raise PipelineError(f"{page}: table {name!r} is not one lab/docs_tables.py makes")
             try:
                 made[name] = made.get(name) or TABLES[name](root).rstrip("\n") + "\n"
             except (OSError, ValueError, KeyError) as error:  # its data missing or not what it expects
@@ -506,19 +409,35 @@ def regenerate(root: Path, write: bool) -> list[str]:
     return stale
 
 
+def stale_stages(root: Path) -> list[str]:
+    """The lab's stages that today's code, params or data have made stale (`dvc status lab/dvc.yaml`)."""
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-m", "dvc", "status", "--json", "lab/dvc.yaml"], cwd=root, capture_output=True, text=True
+    )
+    if done.returncode:
+        raise PipelineError(f"`dvc status lab/dvc.yaml` failed: {(done.stderr or done.stdout).strip()[-300:]}")
+    return sorted(name.removeprefix("lab/dvc.yaml:") for name in json.loads(done.stdout or "{}"))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="change nothing; fail if a table differs from its data")
+    parser.add_argument("--check", action="store_true", help="change nothing; fail if a table or the lab is stale")
     parser.add_argument("--root", type=Path, default=ROOT, help="the project whose pages and data to use")
     args = parser.parse_args()
+    remake = "remakes it (lab/README.md says how long it takes)"
+    problems = [
+        f"lab/dvc.yaml:{stage}: stale; `dvc repro lab/dvc.yaml:{stage}` {remake}"
+        for stage in (stale_stages(args.root) if args.check else [])
+    ]
     stale = regenerate(args.root, write=not args.check)
-    if args.check and stale:
-        raise PipelineError(
-            *(
-                f"{where}: differs from its data; `make docs` (python -m tools.docs_tables) rewrites it"
-                for where in stale
-            )
-        )
+    if args.check:
+        problems += [
+            f"{where}: differs from its data; `make docs` (python -m lab.docs_tables) rewrites it" for where in stale
+        ]
+        if problems:
+            raise PipelineError(*problems)
     for where in stale:
         print(f"docs_tables: rewrote {where}")
 

@@ -7,12 +7,13 @@ runtime that serves each, on one thread as on a small device, and times single-d
 the test digits: the median of LATENCY_CALLS after LATENCY_WARMUP. One run on one machine: read
 it to the nearest factor, and compare formats within a run.
 
-    python -m bench.latency [--out bench/results/latency.json]
+    python -m lab.latency [--out lab/results/latency.json]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -33,7 +34,7 @@ MODEL_FLAGS = ("--model", "--serving", "--tflite", "--int8")
 
 def export_paths() -> tuple[Path, list[Path]]:
     """The prepared data folder and the model files, as dvc.yaml's export stage names them."""
-    from bench.train_speed import stage_command
+    from lab.train_speed import stage_command
 
     command = stage_command("export")
     return Path(command[command.index("--data") + 1]), [Path(command[command.index(f) + 1]) for f in MODEL_FLAGS]
@@ -70,8 +71,10 @@ def main() -> None:
         latency[classifier.format] = latency_microseconds(classifier.probabilities, images)
         print(f"{classifier.format}: {latency[classifier.format]:,} us per digit ({path})", flush=True)
     if args.out:
-        write_json(args.out, {"machine": describe(), "microseconds_per_digit": latency})
+        # The files' scores from the export stage that wrote them, beside their timings.
+        scores = json.loads(Path("metrics/export_formats.json").read_text())
+        write_json(args.out, {"machine": describe(), "microseconds_per_digit": latency, "formats": scores})
 
 
 if __name__ == "__main__":
-    run_command("bench.latency", main)
+    run_command("lab.latency", main)

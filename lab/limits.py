@@ -6,7 +6,7 @@ a memory cap; this measures what the refusal costs, each case in its own Python 
 start to exit (start-up included), the way a stage or `lenet5-predict` meets the file: the seconds
 it ran and its peak resident memory, the process's own high-water mark (Linux's /proc).
 
-    python -m bench.limits [--out bench/results/limits.json]
+    python -m lab.limits [--out lab/results/limits.json]
 """
 
 from __future__ import annotations
@@ -17,51 +17,16 @@ import subprocess
 import sys
 import tempfile
 import time
-import zlib
 from collections.abc import Callable
 from pathlib import Path
 
 from lenet5.errors import PipelineError
 from lenet5.files import write_json
 from lenet5.process import run_command
+from tests.hostile import BOMB_GIGABYTES, billion_laughs, gzip_bomb, idx_header_claiming_4_billion, png_of_size
 
 ROOT = Path(__file__).resolve().parent.parent
-BOMB_GIGABYTES = 8  # zeros behind the gzip bomb: a few MB on disk
 BOMB_TARGET = "train-images-idx3-ubyte"  # the bomb poses as it; data/sources.yaml gives its real size
-
-
-def gzip_bomb(path: Path) -> None:
-    """A gzip file of BOMB_GIGABYTES of zeros, written a block at a time."""
-    block, compressor = bytes(1 << 24), zlib.compressobj(9, zlib.DEFLATED, 31)
-    with open(path, "wb") as out:
-        for _ in range(BOMB_GIGABYTES * 64):
-            out.write(compressor.compress(block))
-        out.write(compressor.flush())
-
-
-def idx_header_claiming_4_billion(path: Path) -> None:
-    header = (0x00000803).to_bytes(4, "big") + (0xFFFFFFFF).to_bytes(4, "big") + (28).to_bytes(4, "big") * 2
-    path.write_bytes(zlib.compress(header, wbits=31))
-
-
-def png_of_size(width: int, height: int) -> bytes:
-    """A valid greyscale PNG of width x height black pixels: a few MB on disk at most."""
-    compressor = zlib.compressobj(9)
-    row = b"\x00" + bytes(width)
-    data = b"".join(compressor.compress(row) for _ in range(height)) + compressor.flush()
-
-    def chunk(kind: bytes, body: bytes) -> bytes:
-        return len(body).to_bytes(4, "big") + kind + body + zlib.crc32(kind + body).to_bytes(4, "big")
-
-    header = width.to_bytes(4, "big") + height.to_bytes(4, "big") + bytes([8, 0, 0, 0, 0])
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", data) + chunk(b"IEND", b"")
-
-
-def billion_laughs() -> str:
-    """Nine YAML lines whose aliases would expand to 10^9 strings."""
-    lines = ["a: &a ['lol', 'lol', 'lol', 'lol', 'lol', 'lol', 'lol', 'lol', 'lol', 'lol']"]
-    lines += [f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join(['*' + chr(97 + i)] * 10)}]" for i in range(8)]
-    return "\n".join(lines) + "\n"
 
 
 # (name, file name, how to write it, the library call that meets it, as Python taking the path)
@@ -150,4 +115,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    run_command("bench", main)
+    run_command("lab", main)

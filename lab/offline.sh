@@ -2,10 +2,10 @@
 # The benchmark on an offline machine with a GPU and JAX but no TensorFlow, DVC or network (an
 # air-gapped node, say). Two steps, from the project's root:
 #
-#   bench/offline.sh bundle [FOLDER]              here, with the registry and MNIST at hand: Keras and
+#   lab/offline.sh bundle [FOLDER]              here, with the registry and MNIST at hand: Keras and
 #                                                 the few wheels JAX's image lacks, plus MNIST's four
 #                                                 .gz files (about 14 MB) into FOLDER (.offline)
-#   bench/offline.sh run [FOLDER] [SEEDS] [CASES] there, with FOLDER beside the code: installs the
+#   lab/offline.sh run [FOLDER] [SEEDS] [CASES] there, with FOLDER beside the code: installs the
 #                                                 wheels into /tmp, fetches and prepares MNIST from
 #                                                 FOLDER, and runs the benchmark on JAX over SEEDS
 #                                                 (10) reporting seeds, cases CASES (default,keras_best)
@@ -14,7 +14,7 @@
 # is the machine's own (its CUDA build). JAX_PLATFORMS=cpu runs the same command on a CPU.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-step=${1:?usage: bench/offline.sh bundle|run [FOLDER] [SEEDS] [CASES]}
+step=${1:?usage: lab/offline.sh bundle|run [FOLDER] [SEEDS] [CASES]}
 folder=${2:-.offline}
 case "$step" in
   bundle)
@@ -35,11 +35,11 @@ case "$step" in
     site=/tmp/lenet5-offline-site
     python3 -m pip install --quiet --no-index --no-deps --no-compile --target "$site" "$folder"/wheels/*.whl
     export PYTHONPATH="$site${PYTHONPATH:+:$PYTHONPATH}" KERAS_BACKEND=jax
-    python3 -c 'import jax; print("bench: JAX", jax.__version__, "on", jax.devices())'
+    python3 -c 'import jax; print("lab: JAX", jax.__version__, "on", jax.devices())'
     MNIST_MIRROR="$(cd "$folder/mnist" && pwd)" python3 -m stages.fetch --sources data/sources.yaml --out data/raw
     python3 -m stages.prepare --params params.yaml --sources data/sources.yaml --raw data/raw --out data/prepared
-    python3 -m bench.train_speed --backend jax --seeds "$seeds" --cases "$cases" --max-epochs 5 \
+    python3 -m lab.train_speed --backend jax --seeds "$seeds" --cases "$cases" --max-epochs 5 \
       --runs "${RUNS:-$folder/runs.json}"
     ;;
-  *) echo "bench/offline.sh: $step: expected bundle or run" >&2; exit 2 ;;
+  *) echo "lab/offline.sh: $step: expected bundle or run" >&2; exit 2 ;;
 esac

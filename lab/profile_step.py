@@ -8,8 +8,8 @@ of every weight, and the whole compiled step as `fit` runs it. Beyond the step, 
 input arrays (`epoch_inputs`: the shuffled copy and the draws) and the validation pass. Each
 setting runs in a process of its own, since TensorFlow reads TF_ENABLE_ONEDNN_OPTS at import.
 
-    python -m bench.profile_step --out bench/results/profile.json     # both settings, one process each
-    python -m bench.profile_step --table bench/results/profile.json
+    python -m lab.profile_step --out lab/results/profile.json     # both settings, one process each
+    python -m lab.profile_step --table lab/results/profile.json
 
 The parts overlap the whole step differently (a layer alone pays its own kernel launches), so
 compare a part across the two settings, and the whole step with the sum of its parts as a check.
@@ -121,7 +121,7 @@ def profile() -> dict[str, float]:
 
 
 def table(saved: dict[str, Any]) -> str:
-    from bench.train_speed import describe_machine, onednn_words
+    from lab.train_speed import describe_machine, onednn_words
 
     settings = saved["settings"]
     header = " | ".join(f"{onednn_words(value)}, ms" for value in settings)
@@ -154,7 +154,7 @@ def main() -> None:
         return
     parts = {}
     for value in SETTINGS:
-        command = [sys.executable, "-m", "bench.profile_step", "--here"]
+        command = [sys.executable, "-m", "lab.profile_step", "--here"]
         done = subprocess.run(command, capture_output=True, text=True, env=dict(os.environ, **{ONEDNN: value}))
         if done.returncode != 0:
             raise PipelineError(f"{ONEDNN}={value}: the profile failed: {done.stderr.strip().splitlines()[-1:]}")

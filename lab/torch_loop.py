@@ -1,13 +1,13 @@
 """A plain PyTorch training loop of the same LeNet-5, for comparison only: what a CPU gives a peer.
 
-Not part of the project (PyTorch is not a dependency): `python -m bench.train_speed --torch-python
+Not part of the project (PyTorch is not a dependency): `python -m lab.train_speed --torch-python
 PATH` runs it with another environment's interpreter, which needs only torch and numpy. It trains
 the network LeNet-5 is here (6@5x5 and 16@5x5 convolutions with ReLU and max-pooling, dense 120,
 84 and 10; digits padded to 32x32 and scaled to [0, 1]) with Adam at PyTorch's defaults, batch 512,
 no augmentation, on the prepared arrays of `dvc repro prepare`, and prints one JSON line in the
-form of bench.train_speed's runs. Nothing here imports the project, so it runs in that environment.
+form of lab.train_speed's runs. Nothing here imports the project, so it runs in that environment.
 
-    /path/to/torch-env/bin/python bench/torch_loop.py --data data/prepared --seed 101 --epochs 5
+    /path/to/torch-env/bin/python lab/torch_loop.py --data data/prepared --seed 101 --epochs 5
 """
 
 from __future__ import annotations

@@ -83,7 +83,7 @@ def onednn_description() -> str:
 
 
 def describe() -> dict[str, object]:
-    """This machine, as the benchmark records it beside each result."""
+    """This machine, as a measurement records it beside each result."""
     return {
         "cpu": model_name(),
         "vector_extension": vector_extension(),

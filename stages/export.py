@@ -7,7 +7,7 @@ every format, the Keras model included, through the runtime that would serve it 
 test digits (lenet5/serving/runtimes.py), and writes metrics/export.json (the int8 file's test accuracy:
 the column `dvc exp show` compares) and metrics/export_formats.json (per format: test accuracy,
 errors, agreement with the Keras model's predictions, bytes). How fast each format answers is the
-benchmark's (`python -m bench.latency`), not every experiment's: it took a third of this stage.
+lab's (lab/latency.py), not every experiment's: it took a third of this stage.
 """
 
 from __future__ import annotations

@@ -57,7 +57,7 @@ Mirror = tuple[Path, dict[str, dict[str, Any]]]
 # own project from the small MNIST (tmp_path_factory and mirror), or that live in a module whose
 # tests all train.
 PIPELINE_FIXTURES = {"trained_template", "trained_project", "own_trained_project", "experiments", "cluster"}
-TRAINING_MODULES = {"test_training", "test_bench", "test_backends"}
+TRAINING_MODULES = {"test_training", "test_lab", "test_backends"}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -159,7 +159,7 @@ def write_sources(project: Path, files: dict[str, dict[str, Any]], **fields: Any
 # point is the limit are skipped.
 MEMORY_LIMITS = sys.platform.startswith("linux")
 # Only ends a run that hangs: it includes a command's start-up, which depends on the machine, so
-# no promise of speed is measured with it (speed lives in the benchmark).
+# no promise of speed is measured with it (speed lives in the lab's benchmark).
 HANG_GUARD_SECONDS = 60
 needs_memory_limits = pytest.mark.skipif(not MEMORY_LIMITS, reason="this platform does not enforce RLIMIT_AS")
 

@@ -68,7 +68,7 @@ def test_a_backend_that_is_not_installed_is_refused_before_any_output(own_traine
     project = own_trained_project
     hidden = project.path.parent / "without_jax"
     hidden.mkdir()
-    # sys.modules None, not test_bench's raising finder: importlib's find_spec then answers None, as
+    # sys.modules None, not test_lab's raising finder: importlib's find_spec then answers None, as
     # it does for a package that is not installed (the finder would make it raise instead).
     (hidden / "sitecustomize.py").write_text("import sys\nsys.modules['jax'] = None  # as if not installed\n")
     project.env["PYTHONPATH"] = str(hidden)

@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 import yaml
 
-from bench.limits import billion_laughs
 from lenet5.config import SECTIONS, TrainConfig, load_params
 from lenet5.data.sources import load_sources
 from lenet5.errors import PipelineError
 from tests.conftest import ROOT, recipe_params
+from tests.hostile import billion_laughs
 
 DEFAULTS = recipe_params()  # a valid params.yaml, whatever the workspace's says
 

@@ -63,20 +63,6 @@ def test_every_format_is_written_and_scored(trained_project: Project) -> None:
     assert metrics["metrics/export.json"]["data"] == {"int8_accuracy": formats["tflite_int8"]["accuracy"]}
 
 
-def test_latency_is_the_benchmarks_and_times_every_format(trained_project: Project, tmp_path: Path) -> None:
-    """No experiment waits on timing (the stage writes none); `bench.latency` times the files it wrote."""
-    assert not (trained_project.path / "metrics/export_latency.json").exists()
-    out = tmp_path / "latency.json"
-    env = trained_project.env | {"PYTHONPATH": str(ROOT)}  # bench/ from this checkout, the rest from the copy
-    done = subprocess.run(
-        [sys.executable, "-m", "bench.latency", "--out", str(out)],
-        cwd=trained_project.path, env=env, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    latency = json.loads(out.read_text())["microseconds_per_digit"]
-    assert set(latency) == set(FORMATS) and all(value > 0 for value in latency.values())
-
-
 def test_forced_export_rewrites_the_same_bytes(trained_project: Project) -> None:
     before = file_hashes(trained_project.path, EXPORTED)
     assert len(before) >= 6  # saved_model.pb, fingerprint.pb, two variables files, two .tflite

@@ -120,7 +120,7 @@ def test_the_library_has_no_import_cycle() -> None:
 def test_no_two_modules_share_a_name() -> None:
     """A name says which file: no module of the library, the stages or the tools shares one."""
     names: dict[str, list[str]] = {}
-    for folder in ("lenet5", "stages", "tools"):
+    for folder in ("lenet5", "stages", "tools", "lab"):
         for path in (ROOT / folder).rglob("*.py"):
             if path.name != "__init__.py":
                 names.setdefault(path.stem, []).append(str(path.relative_to(ROOT)))

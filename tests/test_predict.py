@@ -14,7 +14,6 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from bench.limits import png_of_size
 from lenet5.errors import PipelineError
 from lenet5.serving.digits import MAX_FILE_BYTES, frame_like_mnist, read_digit, read_grayscale
 from tests.conftest import (
@@ -27,6 +26,7 @@ from tests.conftest import (
     predict,
     save_png,
 )
+from tests.hostile import png_of_size
 
 HOSTILE_PICTURE_CAP_MB = 256  # below what decoding the hostile picture needs (400 MB)
 

@@ -4,7 +4,7 @@ Playwright (the `playwright` package) drives an installed Chromium, found as $CH
 PATH (Debian's `chromium` package; `make browser` installs it): it never downloads a browser of
 its own. Every page opened here records its errors (uncaught exceptions, console.error, failed
 requests, responses of 400 and above) and every request that would leave this machine, which is
-refused. Used by the tests of the pages, the page's screenshot and its benchmark.
+refused. Used by the tests of the pages, the page's screenshot and the lab's page stage.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The benchmark's own measurement of the train stage: start-up and peak memory, nothing written."""
+"""The lab's measuring code: the speed benchmark (on TensorFlow and on JAX alone), its tables, the limits."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from lenet5.errors import PipelineError
-from tests.conftest import HANG_GUARD_SECONDS, ROOT, Mirror, new_project
+from tests.conftest import HANG_GUARD_SECONDS, ROOT, Mirror, Project, new_project
+from tests.test_export import FORMATS
 
 
 def test_the_benchmark_times_the_train_stage_without_touching_the_project(
@@ -21,10 +22,10 @@ def test_the_benchmark_times_the_train_stage_without_touching_the_project(
     project = new_project(tmp_path_factory, mirror)
     project.set_params("train", epochs=2)  # start-up is the first epoch's arrival less the second's time
     project.dvc("repro", "prepare")
-    shutil.copytree(ROOT / "bench", project.path / "bench", ignore=shutil.ignore_patterns("__pycache__"))
-    status = ("git", "status", "--porcelain", "--ignored", "--", ".", ":!bench")
+    shutil.copytree(ROOT / "lab", project.path / "lab", ignore=shutil.ignore_patterns("__pycache__"))
+    status = ("git", "status", "--porcelain", "--ignored", "--", ".", ":!lab")
     before = project.run(*status).stdout
-    code = "import json; from bench.train_speed import run_train_stage; print(json.dumps(run_train_stage()))"
+    code = "import json; from lab.train_speed import run_train_stage; print(json.dumps(run_train_stage()))"
     measured = project.run(sys.executable, "-c", code)
     stage = json.loads(measured.stdout.splitlines()[-1])
     assert 0.5 < stage["startup_seconds"] < 120  # at least importing TensorFlow; at most a stuck machine
@@ -58,7 +59,7 @@ def run(seed: int, accuracies: list[float], seconds: list[float]) -> dict:
 
 def test_seconds_to_99_follow_the_mean_curve_over_seeds() -> None:
     """One lucky seed reaching 99.0% early does not make the case reach it: the mean over seeds must."""
-    from bench.train_speed import summarize
+    from lab.train_speed import summarize
 
     runs = [
         run(1, [0.985, 0.991, 0.993], [3.0, 2.0, 2.0]),  # lucky: 99.1% after 5 s
@@ -80,10 +81,10 @@ def test_seconds_to_99_follow_the_mean_curve_over_seeds() -> None:
 def test_the_benchmark_runs_on_jax_without_tensorflow_or_dvc(
     tmp_path_factory: pytest.TempPathFactory, mirror: Mirror
 ) -> None:
-    """As on the offline GPU machine (bench/offline.sh): JAX, and neither TensorFlow nor DVC importable."""
+    """As on the offline GPU machine (lab/offline.sh): JAX, and neither TensorFlow nor DVC importable."""
     project = new_project(tmp_path_factory, mirror)
     project.dvc("repro", "prepare")
-    shutil.copytree(ROOT / "bench", project.path / "bench", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(ROOT / "lab", project.path / "lab", ignore=shutil.ignore_patterns("__pycache__"))
     hidden = project.path.parent / "hidden"
     hidden.mkdir()
     # Not installed: every import of them fails, as it does where they are missing.
@@ -93,7 +94,7 @@ def test_the_benchmark_runs_on_jax_without_tensorflow_or_dvc(
     project.env["PYTHONPATH"] = str(hidden)
     command = (
         "-m",
-        "bench.train_speed",
+        "lab.train_speed",
         "--backend",
         "jax",
         "--seeds",
@@ -126,7 +127,7 @@ def test_saved_runs_print_their_table_without_training(tmp_path: Path) -> None:
     machine = {"cpu": "AMD EPYC", "vector_extension": "AVX2", "cores": 2, "system": "Linux x86_64"}
     saved.write_text(json.dumps({"machine": machine, "runs": runs}))
     shown = subprocess.run(
-        [sys.executable, "-m", "bench.train_speed", "--table", str(saved)], cwd=ROOT, capture_output=True, text=True
+        [sys.executable, "-m", "lab.train_speed", "--table", str(saved)], cwd=ROOT, capture_output=True, text=True
     )
     assert shown.returncode == 0, shown.stderr
     lines = shown.stdout.splitlines()
@@ -139,79 +140,16 @@ def test_saved_runs_print_their_table_without_training(tmp_path: Path) -> None:
     assert len(rows) == 2 and all("| 99.10 ± 0.00 (n=2) |" in row for row in rows), rows
     saved.write_text("{")
     broken = subprocess.run(
-        [sys.executable, "-m", "bench.train_speed", "--table", str(saved)], cwd=ROOT, capture_output=True, text=True
+        [sys.executable, "-m", "lab.train_speed", "--table", str(saved)], cwd=ROOT, capture_output=True, text=True
     )
-    assert broken.returncode == 2 and broken.stderr.startswith(f"bench: error: {saved}: not a file of --runs (")
-
-
-def test_candidates_choose_without_the_test_set_and_report_with_it(
-    tmp_path_factory: pytest.TempPathFactory, mirror: Mirror
-) -> None:
-    """The seed protocol in the runner: a choosing run reads no test digit; a reporting run scores
-    the test set plainly and with test-time augmentation; every run lands in the file the tables use."""
-    project = new_project(tmp_path_factory, mirror)
-    project.set_params("train", epochs=1, unaugmented_epochs=0)
-    project.dvc("repro", "prepare")
-    shutil.copytree(ROOT / "bench", project.path / "bench", ignore=shutil.ignore_patterns("__pycache__"))
-    prepared = project.path / "data" / "prepared"
-    hidden = {name: (prepared / name).read_bytes() for name in ("test_images.npy", "test_labels.npy")}
-    for name in hidden:
-        (prepared / name).unlink()  # choosing must not need them
-    candidates = (sys.executable, "-m", "bench.candidates", "--out", "runs.json", "--seeds")
-    project.run(*candidates, "1-2", "--name", "elastic", "-S", "train.elastic_strength=2")
-    for name, data in hidden.items():
-        (prepared / name).write_bytes(data)
-    project.run(*candidates, "101-101", "--name", "reported", "--split", "test")
-    saved = json.loads((project.path / "runs.json").read_text())
-    chosen, reported = saved["candidates"]
-    assert (chosen["name"], chosen["changes"], chosen["split"]) == ("elastic", ["train.elastic_strength=2"], "val")
-    assert [run["seed"] for run in chosen["runs"]] == [1, 2]
-    assert all("test_accuracy" not in run and 0.1 < run["val_accuracy"] <= 1 for run in chosen["runs"])
-    assert chosen["runs"][0]["val_accuracy"] != chosen["runs"][1]["val_accuracy"]  # two seeds, two draws
-    (run,) = reported["runs"]
-    assert run["seed"] == 101 and 0.1 < run["test_accuracy"] <= 1 and 0.1 < run["tta_test_accuracy"] <= 1
-    table = project.run(sys.executable, "-m", "bench.candidates", "--table", "runs.json").stdout.splitlines()
-    assert table[2].startswith("| elastic | train.elastic_strength=2 | 1-2 (n=2) | ")
-    assert re.search(r"\| - \| - \| - \| \d+ \|$", table[2])  # validation only: no test, interval or TTA
-    assert table[3].startswith("| reported | - | 101-101 (n=1) | ")
-    unknown = project.run(*candidates, "1-1", "--name", "x", "-S", "train.epoch=3", check=False)
-    assert unknown.returncode == 2
-    assert unknown.stderr.strip().splitlines()[-1].startswith("candidates: error: -S train.epoch=3: expected")
-
-
-def test_the_candidates_table_sets_reported_runs_against_a_reference(tmp_path: Path) -> None:
-    """Test accuracy with Welch's 95% interval against the reference, which may be a benchmark's case."""
-    from bench.candidates import table
-
-    def reported(seed: int, accuracy: float) -> dict:
-        return {"seed": seed, "val_accuracy": 0.99, "test_accuracy": accuracy, "tta_test_accuracy": 0.995, "seconds": 9}
-
-    new = {"name": "new", "changes": ["train.elastic_strength=3"], "jobs": 1, "runs": []}
-    new["runs"] = [reported(101, 0.9940), reported(102, 0.9946), reported(103, 0.9943)]
-    path = tmp_path / "reporting.json"
-    path.write_text(json.dumps({"machine": "m", "candidates": [new]}))
-    benchmark = tmp_path / "runs.json"
-    old = [
-        {**run(seed, [0.98, accuracy], [1.0, 1.0]), "case": "default", "backend": "tensorflow 2.21.0"}
-        for seed, accuracy in ((101, 0.9930), (102, 0.9936), (103, 0.9933))
-    ]
-    jax = {**run(101, [0.98, 0.5], [1.0, 1.0]), "case": "default", "backend": "jax 0.10.2"}  # not taken
-    benchmark.write_text(json.dumps({"machine": "m", "runs": [*old, jax]}))
-    rows = table(path, "runs.json: default, tensorflow", benchmark).splitlines()
-    assert rows[2] == "| runs.json: default, tensorflow | - | 101-103 (n=3) | - | 99.33 ± 0.03 | - | - | - |"
-    # +0.10 points; both spreads 0.03, n=3 each: Welch's t(4 dof) 2.776 x 0.0245 = 0.068 either side.
-    assert rows[3] == (
-        "| new | train.elastic_strength=3 | 101-103 (n=3) | 99.00 ± 0.00 | 99.43 ± 0.03 | +0.10 (+0.03 to +0.17) "
-        "| 99.50 ± 0.00 | 9 |"
-    )
-    with pytest.raises(Exception, match="--against 'old': no such candidate"):
-        table(path, "old")
+    assert broken.returncode == 2 and broken.stderr.startswith(f"lab: error: {saved}: not a file of --runs (")
 
 
 def test_limits_measures_refusals_and_fails_on_a_file_that_is_accepted(tmp_path: Path) -> None:
-    """bench.limits times each hostile file's refusal in its own process; a file the code accepts
+    """lab/limits.py times each hostile file's refusal in its own process; a file the code accepts
     (here the real params.yaml) is an error, not a measurement."""
-    from bench.limits import billion_laughs, measure
+    from lab.limits import measure
+    from tests.hostile import billion_laughs
 
     laughs = tmp_path / "params.yaml"
     laughs.write_text(billion_laughs())
@@ -220,3 +158,19 @@ def test_limits_measures_refusals_and_fails_on_a_file_that_is_accepted(tmp_path:
     assert 0 < found["seconds"] < HANG_GUARD_SECONDS and 5 < found["peak_rss_mb"] < 1000  # type: ignore[operator]
     with pytest.raises(PipelineError, match=r"^params.yaml: not refused \(exit 0\)"):
         measure("from lenet5.config import load_params; load_params(PATH)", ROOT / "params.yaml")
+
+
+def test_latency_is_the_benchmarks_and_times_every_format(trained_project: Project, tmp_path: Path) -> None:
+    """No experiment waits on timing (the stage writes none); lab/latency.py times the files it wrote."""
+    assert not (trained_project.path / "metrics/export_latency.json").exists()
+    out = tmp_path / "latency.json"
+    env = trained_project.env | {"PYTHONPATH": str(ROOT)}  # lab/ from this checkout, the rest from the copy
+    done = subprocess.run(
+        [sys.executable, "-m", "lab.latency", "--out", str(out)],
+        cwd=trained_project.path, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    saved = json.loads(out.read_text())
+    latency = saved["microseconds_per_digit"]
+    assert set(latency) == set(FORMATS) and all(value > 0 for value in latency.values())
+    assert saved["formats"] == json.loads((trained_project.path / "metrics/export_formats.json").read_text())

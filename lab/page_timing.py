@@ -9,7 +9,7 @@ The weight is what a browser with relaxed SIMD downloads (the compat build is th
 Agreement: the prepared test images, each through the page's hook (LiteRT.js) and through LiteRT
 in Python (lenet5-predict's runtime) with the page's own int8 file, compared output by output.
 
-    python -m bench.page --folder web --out bench/results/page.json [--loads 5] [--strokes 30]
+    python -m lab.page_timing --folder web --out lab/results/page.json [--loads 5] [--strokes 30]
       [--test-images data/prepared/test_images.npy]
 """
 
@@ -101,7 +101,7 @@ def measure(folder: Path, loads: int, strokes: int, test_images: Path) -> dict[s
 
 
 def table(saved: dict[str, Any]) -> str:
-    from bench.train_speed import describe_machine
+    from lab.train_speed import describe_machine
 
     weight = saved["bytes"]
     loads, strokes = saved["first_load_ms"], saved["stroke_to_prediction_ms"]
@@ -157,4 +157,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    run_command("bench_page", main)
+    run_command("lab.page_timing", main)
