@@ -20,10 +20,12 @@ import json
 import re
 import statistics
 import subprocess
+import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from lab.train_speed import describe_machine
 from lenet5.config import load_params
 from lenet5.errors import PipelineError
 from lenet5.evaluation.over_seeds import Spread
@@ -48,10 +50,6 @@ FORMAT_LABELS = {
 }
 
 
-def machine_words(machine: Mapping[str, Any]) -> str:
-    return f"{machine['cpu']} ({machine['vector_extension']}), {machine['cores']} cores, {machine['system']}"
-
-
 def load(root: Path, *patterns: str) -> list[dict[str, Any]]:
     """The lab's results files matching `patterns`, each with its name; none found is an error."""
     paths = sorted({path for pattern in patterns for path in (root / RESULTS).glob(pattern)})
@@ -62,7 +60,7 @@ def load(root: Path, *patterns: str) -> list[dict[str, Any]]:
 
 def caption(records: list[dict[str, Any]], what: str) -> str:
     """`what`, on the one machine all `records` name: a table of two machines is refused."""
-    machines = {machine_words(record["machine"]) for record in records}
+    machines = {describe_machine(record["machine"]) for record in records}
     if len(machines) != 1:
         raise ValueError(f"{what}: its records name {len(machines)} machines ({'; '.join(sorted(machines))})")
     return f"{what}; {machines.pop()}:"
@@ -329,7 +327,7 @@ def lab_machines(root: Path) -> str:
     found = load(root, "*.json", "runs/*.json", "sizes/*.json")
     rows: dict[str, list[str]] = {}
     for record in found:
-        rows.setdefault(machine_words(record["machine"]), []).append(record["file"])
+        rows.setdefault(describe_machine(record["machine"]), []).append(record["file"])
     lines = ["| machine | results files |", "| --- | --- |"]
     lines += [f"| {words} | {len(files)} files |" for words, files in rows.items()]
     return "\n".join(lines)
@@ -411,8 +409,6 @@ def regenerate(root: Path, write: bool) -> list[str]:
 
 def stale_stages(root: Path) -> list[str]:
     """The lab's stages that today's code, params or data have made stale (`dvc status lab/dvc.yaml`)."""
-    import sys
-
     done = subprocess.run(
         [sys.executable, "-m", "dvc", "status", "--json", "lab/dvc.yaml"], cwd=root, capture_output=True, text=True
     )
