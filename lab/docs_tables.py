@@ -295,7 +295,7 @@ def page_table(root: Path) -> str:
 
 def sizes(root: Path) -> str:
     """docs/make-it-yours.md's table: per subset size, the defaults and the search's best over the
-    reporting seeds (test set), and the schedule the defaults chose."""
+    reporting seeds (test set), the schedule the defaults chose and how long a run of it trained."""
     found = sorted(load(root, "sizes/*.json"), key=lambda record: record["size"])
     first = found[0]
     lines = [
@@ -305,21 +305,98 @@ def sizes(root: Path) -> str:
             f"`train.seed` {', '.join(map(str, first['reporting_seeds']))}",
         ),
         "",
-        "| training images | `params.yaml` (auto) | what auto chose | the search's best | minus the best, points "
-        "| search: trials (pruned), choosing seeds |",
-        "| ---: | ---: | --- | ---: | ---: | --- |",
+        "| training images | `params.yaml` (auto) | what auto chose | training, s | the search's best "
+        "| minus the best, points | search: trials (pruned), choosing seeds |",
+        "| ---: | ---: | --- | ---: | ---: | ---: | --- |",
     ]
     for record in found:
         defaults, best, search = record["defaults"], record["best"], record["search"]
         schedule = defaults["runs"][0]["schedule"]
-        chose = re.search(r"batch (\d+).*?(\d+) epochs.*; ([\d,]+) steps", schedule)
-        chosen = f"batch {chose[1]}, {chose[2]} epochs, {chose[3]} steps" if chose else schedule
+        chose = re.search(r"batch (\d+).*?(?:learning rate ([\d.]+).*?)?(\d+) epochs.*; ([\d,]+) steps", schedule)
+        chosen = (
+            f"batch {chose[1]}{f', rate {chose[2]}' if chose[2] else ''}, {chose[3]} epochs, {chose[4]} steps"
+            if chose
+            else schedule
+        )
+        seconds = statistics.mean(run["train_seconds"] for run in defaults["runs"])
         lines.append(
             f"| {record['size']:,} | {defaults['mean'] * 100:.2f} ± {defaults['std'] * 100:.2f} | {chosen} "
-            f"| {best['mean'] * 100:.2f} ± {best['std'] * 100:.2f} | {(defaults['mean'] - best['mean']) * 100:+.2f} "
+            f"| {seconds:.0f} | {best['mean'] * 100:.2f} ± {best['std'] * 100:.2f} "
+            f"| {(defaults['mean'] - best['mean']) * 100:+.2f} "
             f"| {search['trials']} ({search['pruned']}), {', '.join(map(str, search['choosing_seeds']))} |"
         )
     return "\n".join(lines)
+
+
+def search_time(root: Path) -> str:
+    """docs/make-it-yours.md's search times: each `sizes` stage's search, its trials and minutes."""
+    found = sorted(load(root, "sizes/*.json"), key=lambda record: record["size"])
+    lines = [
+        caption(found, "The `sizes` stages' searches, one seed a trial, one run each"),
+        "",
+        "| training images | trials (pruned) | minutes | minutes a trial |",
+        "| ---: | ---: | ---: | ---: |",
+    ]
+    for record in found:
+        search = record["search"]
+        minutes = search["seconds"] / 60
+        lines.append(
+            f"| {record['size']:,} | {search['trials']} ({search['pruned']}) | {minutes:.1f} "
+            f"| {minutes / search['trials']:.1f} |"
+        )
+    return "\n".join(lines)
+
+
+def size_record(root: Path, size: int) -> dict[str, Any]:
+    (record,) = [record for record in load(root, "sizes/*.json") if record["size"] == size]
+    return record
+
+
+def auto_line(root: Path) -> str:
+    """The train stage's first line on 1,000 images, as the `sizes@1000` stage's runs printed it."""
+    return "\n".join(["```", f"train: {size_record(root, 1000)['defaults']['runs'][0]['schedule']}", "```"])
+
+
+def search_transcript(root: Path) -> str:
+    """What the `sizes@1000` stage's search printed at its start and end, as a user sees it."""
+    return "\n".join(["```", *size_record(root, 1000)["search"]["summary"], "```"])
+
+
+def study(root: Path) -> str:
+    """The defaults' study on MNIST: each trial's settings and validation score over the choosing
+    seeds, and whether the best beats params.yaml beyond the seeds' noise."""
+    (record,) = load(root, "study.json")
+    seeds = ", ".join(map(str, record["choosing_seeds"]))
+    names = list(record["trials"][0]["params"])
+    lines = [
+        caption(
+            [record], f"MNIST; validation accuracy %, mean ± std over `train.seed` {seeds}; trial 0 is `params.yaml`"
+        ),
+        "",
+        "| trial | " + " | ".join(f"`{name.removeprefix('train.')}`" for name in names) + " | validation accuracy |",
+        "| ---: | " + " | ".join("---:" for _ in names) + " | ---: |",
+    ]
+    for trial in record["trials"]:
+        shown = [
+            f"{value:.3g}" if isinstance(value, float) else f"{value:,}" if isinstance(value, int) else str(value)
+            for value in trial["params"].values()
+        ]
+        score = (
+            spread_cell(trial["validation_accuracies"], 100, 2)
+            if trial["state"] == "COMPLETE"
+            else f"{trial['state'].lower()}"
+        )
+        lines.append(f"| {trial['number']} | " + " | ".join(shown) + f" | {score} |")
+    beats = record["best_against_defaults"]
+    if beats is None:
+        verdict = "The study's best is trial 0, `params.yaml` itself: the defaults stay."
+    else:
+        verdict = (
+            f"The best, trial {record['best_trial']}, is {beats['mean'] * 100:+.2f} points on validation against "
+            f"`params.yaml` (paired by seed, standard error {beats['standard_error'] * 100:.2f}): "
+            + ("beyond the seeds' noise." if beats["beyond_noise"] else "within the seeds' noise: the defaults stay.")
+        )
+    return "\n".join([*lines, "", verdict])
 
 
 def lab_machines(root: Path) -> str:
@@ -374,6 +451,10 @@ TABLES: dict[str, Callable[[Path], str]] = {
     "export-formats": export_formats,
     "limits": limits,
     "sizes": sizes,
+    "search-time": search_time,
+    "search-transcript": search_transcript,
+    "auto-line": auto_line,
+    "study": study,
     "lab-machines": lab_machines,
 }
 

@@ -60,7 +60,15 @@ def test_accuracies(folder: Path, env: dict[str, str], name: str, sets: list[str
         )
         schedule = next(line for line in log.splitlines() if line.startswith("train: ") and "steps" in line)
         accuracy = read_json(folder / "metrics/eval.json")["accuracy"]
-        runs.append({"seed": seed, "test_accuracy": accuracy, "schedule": schedule.removeprefix("train: ")})
+        seconds = read_json(folder / "metrics/train_timing.json")["train_seconds"]
+        runs.append(
+            {
+                "seed": seed,
+                "test_accuracy": accuracy,
+                "train_seconds": seconds,
+                "schedule": schedule.removeprefix("train: "),
+            }
+        )
     return runs
 
 
@@ -83,7 +91,9 @@ def main() -> None:
         study = f"size-{args.size}"
         search = [sys.executable, "-m", "tools.search", "--trials", str(args.trials), "--study", study]
         search += ["--seeds", *map(str, args.choosing_seeds), "--sampler-seed", "0", "--prune-after", "3"]
+        searching = time.perf_counter()
         log = run(search, folder, env)
+        search_seconds = time.perf_counter() - searching
         import optuna
 
         found = optuna.load_study(study_name=study, storage=f"sqlite:///{folder}/.search/study.db")
@@ -104,7 +114,11 @@ def main() -> None:
             "best_params": best.params,
             "finished": states.count("COMPLETE"),
             "pruned": states.count("PRUNED"),
-            "last_line": log.strip().splitlines()[-1],
+            "seconds": round(search_seconds),
+            # What the search printed, less its line per trial: the transcript docs/make-it-yours.md shows.
+            "summary": [
+                line for line in log.splitlines() if line.startswith("search:") and "search: trial" not in line
+            ],
         },
         "reporting_seeds": args.reporting_seeds,
         "defaults": spread(defaults),

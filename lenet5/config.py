@@ -74,7 +74,9 @@ class TrainConfig:
         "adam, adamw: how slowly the averages of gradients and squared gradients forget",
         details="`beta_1`, `beta_2` (Keras's own are [0.9, 0.999]); `-S 'train.adam_betas=[0.9,0.999]'`",
     )
-    learning_rate: float = setting(number(0, 1, low_open=True), "peak learning rate")
+    learning_rate: float = setting(
+        number(0, 1, low_open=True), "peak learning rate; an auto batch below 512 trains at it x sqrt(batch/512)"
+    )
     lr_schedule: str = setting(
         choice("constant", "warmup_cosine"), "constant, or linear warm-up then cosine decay to 0"
     )

@@ -239,11 +239,11 @@ def test_each_setting_is_described_once_in_config_and_params_yaml_repeats_it() -
 
 
 def test_a_comment_that_drifts_from_its_meaning_is_named(tmp_path: Path) -> None:
-    text = (ROOT / "params.yaml").read_text().replace("# peak learning rate", "# the learning rate")
+    text = (ROOT / "params.yaml").read_text().replace("# resolution of the PNGs", "# how sharp the PNGs are")
     (tmp_path / "params.yaml").write_text(text)
     (line,) = comment_differences(tmp_path / "params.yaml")
     assert re.fullmatch(
-        rf"{re.escape(str(tmp_path))}/params.yaml:\d+: train.learning_rate: the comment 'the learning rate' is "
-        r"not lenet5/config.py's meaning 'peak learning rate'; a setting is described once, there: copy it here",
+        rf"{re.escape(str(tmp_path))}/params.yaml:\d+: plot.dpi: the comment 'how sharp the PNGs are' is "
+        r"not lenet5/config.py's meaning 'resolution of the PNGs'; a setting is described once, there: copy it here",
         line,
     )

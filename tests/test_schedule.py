@@ -1,4 +1,4 @@
-"""Training length and batch that follow the data set's size (lenet5/training/schedule.py): `auto` gives
+"""Training length, batch and learning rate that follow the data set's size (lenet5/training/schedule.py): `auto` gives
 MNIST's published recipe at its size and enough optimizer steps on a small set; explicit numbers
 win; what does not fit the real split is refused in one line naming the setting."""
 
@@ -48,6 +48,9 @@ def test_the_workspace_params_are_auto_at_mnist_size() -> None:
 def test_small_sets_get_smaller_batches_and_as_many_images(auto_config, images: int, batch: int, epochs: int) -> None:
     sized = size_training(auto_config, images)
     assert (sized.config.batch_size, sized.config.epochs) == (batch, epochs)
+    # A smaller auto batch trains at a learning rate scaled by the square root of the batch's share of 512.
+    assert sized.config.learning_rate == pytest.approx(auto_config.learning_rate * min(1, batch / 512) ** 0.5)
+    assert (f"learning rate {sized.config.learning_rate:.3g}" in sized.explanation) == (batch < 512)
     assert images * sized.config.epochs >= 250_000 or sized.config.epochs == 1000  # the most train.epochs allows
     assert sized.steps >= 500
     assert f"{images:,} training images: batch {batch}" in sized.explanation
@@ -56,6 +59,7 @@ def test_small_sets_get_smaller_batches_and_as_many_images(auto_config, images: 
 def test_explicit_numbers_win(auto_config) -> None:
     sized = size_training(dataclasses.replace(auto_config, epochs=3, batch_size=64), 900)
     assert (sized.config.batch_size, sized.config.epochs, sized.steps) == (64, 3, 45)
+    assert sized.config.learning_rate == auto_config.learning_rate  # an explicit batch keeps the rate as written
     assert sized.explanation == "900 training images: batch 64, 3 epochs; 45 steps"
 
 

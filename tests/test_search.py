@@ -5,6 +5,7 @@ middle of a trial. Bad input gets one line."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -15,8 +16,9 @@ from pathlib import Path
 
 import pytest
 
+from lenet5.config import load_params
 from lenet5.errors import PipelineError
-from lenet5.training.tuning import load_space, open_storage, open_study, optuna_quietly
+from lenet5.training.tuning import load_space, open_storage, open_study, optuna_quietly, starting_point, suggest
 from tests.conftest import ROOT, Project, clone_project, free_port
 
 # The tests' search: one setting, so that any trial trains well on the small data set.
@@ -100,6 +102,23 @@ def test_a_study_of_other_data_or_settings_is_refused(tmp_path: Path) -> None:
     open_study(storage, "s", first, 5, 0)  # the same: joined
     with pytest.raises(PipelineError, match=r"^study 's': it searched other data, seeds than this worker's"):
         open_study(storage, "s", {**first, "data": {"files": "y"}, "seeds": [2]}, 5, 0)
+
+
+@pytest.mark.filterwarnings("ignore:Heartbeat of storage")  # ask() without optimize(), on purpose
+def test_a_new_study_starts_from_params_yaml(tmp_path: Path) -> None:
+    """The shipped params.yaml lies in the shipped space, so a search's first trial is the defaults
+    themselves, queued once however many workers create the study."""
+    space, train = load_space(ROOT / "search.yaml"), load_params(ROOT / "params.yaml").train
+    start = starting_point(space, train)
+    assert start == {name: getattr(train, name.removeprefix("train.")) for name in space}
+    storage = open_storage(f"sqlite:///{tmp_path}/study.db", heartbeat_seconds=5)
+    wanted = {"space": {"a": 1}, "data": {"files": "x"}, "fixed_settings": {}, "seeds": [1]}
+    study = open_study(storage, "s", wanted, 5, 0, start)
+    open_study(storage, "s", wanted, 5, 0, start)  # a second worker joins: nothing more queued
+    assert suggest(study.ask(), space) == start
+    assert suggest(study.ask(), space) != start  # then the sampler's own draws
+    # A params.yaml outside the space (a rate above its range) starts nothing.
+    assert starting_point(space, dataclasses.replace(train, learning_rate=0.5)) is None
 
 
 def test_the_command_refuses_a_bad_space_before_anything_runs(tmp_path: Path) -> None:

@@ -4,7 +4,9 @@
     python -m tools.search --trials 20 --seeds 1 2 3          # each trial scored over three seeds
     python -m tools.search --trials 40 --storage postgresql://USER@HOST/DB   # a worker of many
 
-Each trial: TPE picks a value for every setting of search.yaml, and `dvc exp run -n STUDY-N -S ...`
+A new study's first trial is params.yaml's own value of every setting of search.yaml (when each
+lies in its range): the search starts from what you have, and its best is never worse on
+validation. Each later trial: TPE picks a value for every setting, and `dvc exp run -n STUDY-N -S ...`
 runs the pipeline up to `--stage` (evaluate) once per seed, so `dvc exp show` and the VS Code
 extension list the trial with its params and metrics. Its score is the validation accuracy after
 the last epoch (metrics/train/metrics.json, the train stage's DVCLive log), averaged over the
@@ -43,6 +45,7 @@ from lenet5.training.tuning import (
     optuna_quietly,
     safe_url,
     signature,
+    starting_point,
     suggest,
 )
 
@@ -91,7 +94,8 @@ def main() -> None:
 
     optuna_quietly()
     storage = open_storage(args.storage, args.heartbeat)
-    study = open_study(storage, args.study, wanted, args.prune_after, args.sampler_seed)
+    start = starting_point(space, params.train)
+    study = open_study(storage, args.study, wanted, args.prune_after, args.sampler_seed, start)
     worker = Worker(args, study, space, seeds)
     print(
         f"search: study {args.study!r} in {safe_url(args.storage)} ({digest(wanted)}): {len(space)} settings, "
@@ -171,6 +175,7 @@ class Worker:
                     raise PipelineError(f"`dvc exp push {self.args.push} {name}` failed: {last_line(push.stderr)}")
         score = sum(accuracies) / len(accuracies)
         trial.set_user_attr("experiments", names)
+        trial.set_user_attr("validation_accuracies", accuracies)  # per seed, in --seeds' order: the spread
         trial.set_user_attr("clone", f"{socket.gethostname()}:{Path.cwd()}")
         trial.set_user_attr("test_accuracy", sum(tests) / len(tests))  # reported, never chosen on
         shown = " ".join(

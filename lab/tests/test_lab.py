@@ -174,3 +174,27 @@ def test_latency_is_the_benchmarks_and_times_every_format(trained_project: Proje
     latency = saved["microseconds_per_digit"]
     assert set(latency) == set(FORMATS) and all(value > 0 for value in latency.values())
     assert saved["formats"] == json.loads((trained_project.path / "metrics/export_formats.json").read_text())
+
+
+def test_the_study_keeps_the_defaults_unless_a_draw_beats_them_beyond_the_seeds_noise() -> None:
+    from types import SimpleNamespace
+
+    from lab.study import summary
+
+    def trial(number: int, scores: list[float] | None, state: str = "COMPLETE") -> SimpleNamespace:
+        value = sum(scores) / len(scores) if scores else None
+        attrs = {"validation_accuracies": scores} if scores else {}
+        return SimpleNamespace(
+            number=number, state=SimpleNamespace(name=state), params={"a": number}, value=value, user_attrs=attrs
+        )
+
+    defaults = trial(0, [0.990, 0.992, 0.991])
+    assert summary([defaults, trial(1, [0.980, 0.99, 0.985])])["best_against_defaults"] is None
+    pruned = summary([defaults, trial(1, None, "PRUNED")])
+    assert pruned["best_trial"] == 0 and pruned["trials"][1]["validation_accuracy"] is None
+    # Higher on every seed by about the same: beyond the noise.
+    clear = summary([defaults, trial(1, [0.993, 0.995, 0.994])])["best_against_defaults"]
+    assert clear["beyond_noise"] and clear["mean"] == pytest.approx(0.003)
+    # Higher on the mean, lower on one seed: within it.
+    mixed = summary([defaults, trial(1, [0.998, 0.990, 0.988])])["best_against_defaults"]
+    assert mixed["mean"] > 0 and not mixed["beyond_noise"]

@@ -134,6 +134,24 @@ def suggest(trial: Any, space: dict[str, Dimension]) -> dict[str, Any]:
     return values
 
 
+def starting_point(space: dict[str, Dimension], train: TrainConfig) -> dict[str, Any] | None:
+    """params.yaml's own value of every searched setting, when each lies in the space: the study's
+    first trial, so the search compares its draws with the settings it starts from. None if any
+    value lies outside its range (a search that has moved on from params.yaml)."""
+    values = {}
+    for name, dim in space.items():
+        value = getattr(train, name.partition(".")[2])
+        inside = (
+            value in dim.choices
+            if dim.choices is not None
+            else not isinstance(value, (str, bool)) and dim.low <= value <= dim.high
+        )
+        if not inside:
+            return None
+        values[name] = value
+    return values
+
+
 def signature(
     space: dict[str, Dimension], data: dict[str, Any], fixed: dict[str, Any], seeds: list[int]
 ) -> dict[str, Any]:
@@ -241,8 +259,16 @@ def make_pruner(startup_trials: int) -> Any:
     return optuna.pruners.MedianPruner(n_startup_trials=startup_trials, n_warmup_steps=PRUNE_FROM_STEP - 1)
 
 
-def open_study(storage: Any, name: str, wanted: dict[str, Any], startup_trials: int, sampler_seed: int | None) -> Any:
+def open_study(
+    storage: Any,
+    name: str,
+    wanted: dict[str, Any],
+    startup_trials: int,
+    sampler_seed: int | None,
+    start: dict[str, Any] | None = None,
+) -> Any:
     """The study `name`, created with `wanted` as its signature, or joined if it has the same one.
+    A new study's first trial is `start` (params.yaml's values), when given.
 
     With `sampler_seed`, TPE's draws repeat for one worker; the seed is offset by the trials the
     study already has, so a resumed study does not draw its first settings again."""
@@ -257,6 +283,9 @@ def open_study(storage: Any, name: str, wanted: dict[str, Any], startup_trials: 
     if "signature" not in attrs:
         study.set_user_attr("signature", wanted)
         study.set_user_attr("pruner_startup_trials", startup_trials)
+        if start is not None:
+            # skip_if_exists: two workers that create the study at once queue it once.
+            study.enqueue_trial(start, skip_if_exists=True)
         return study
     differs = [part for part in wanted if attrs["signature"].get(part) != json.loads(json.dumps(wanted[part]))]
     if differs:
