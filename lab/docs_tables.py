@@ -302,12 +302,12 @@ def sizes(root: Path) -> str:
         caption(
             found,
             f"MNIST subsets (seed {first['subset_seed']}), the whole test set; test accuracy %, mean ± std over "
-            f"`train.seed` {', '.join(map(str, first['reporting_seeds']))}",
+            f"`train.seed` {', '.join(map(str, first['reporting_seeds']))}; each search's trial 0 is `params.yaml`",
         ),
         "",
         "| training images | `params.yaml` (auto) | what auto chose | training, s | the search's best "
-        "| minus the best, points | search: trials (pruned), choosing seeds |",
-        "| ---: | ---: | --- | ---: | ---: | ---: | --- |",
+        "| minus the best, points | best trial | search: trials (pruned), choosing seeds |",
+        "| ---: | ---: | --- | ---: | ---: | ---: | --- | --- |",
     ]
     for record in found:
         defaults, best, search = record["defaults"], record["best"], record["search"]
@@ -323,6 +323,7 @@ def sizes(root: Path) -> str:
             f"| {record['size']:,} | {defaults['mean'] * 100:.2f} ± {defaults['std'] * 100:.2f} | {chosen} "
             f"| {seconds:.0f} | {best['mean'] * 100:.2f} ± {best['std'] * 100:.2f} "
             f"| {(defaults['mean'] - best['mean']) * 100:+.2f} "
+            f"| {search['best_trial']}{' (`params.yaml`)' if search['best_trial'] == 0 else ''} "
             f"| {search['trials']} ({search['pruned']}), {', '.join(map(str, search['choosing_seeds']))} |"
         )
     return "\n".join(lines)

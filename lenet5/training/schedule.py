@@ -7,8 +7,8 @@ and a poor model. So the defaults follow the size of the training split:
 - batch: `AUTO_BATCH` (MNIST's 512), halved while an epoch would be fewer than
   `MIN_STEPS_PER_EPOCH` steps, but never below `MIN_AUTO_BATCH`;
 - learning rate: where the auto batch is smaller than 512, `train.learning_rate` times
-  sqrt(batch / 512). A smaller batch gives noisier gradients; at MNIST's rate, batches of 32 to 128
-  wander (the square root, not the linear rule, is what held up on held-out images: CHANGELOG.md);
+  sqrt(batch / 512). A smaller batch gives noisier gradients; at MNIST's rate, batches of 32 and 64
+  wander (against the unscaled rate on held-out images: CHANGELOG.md);
 - epochs: the fewest that show the network `train.min_images` images in all (each epoch draws
   new augmentations of the same images), so a small set trains about as long as MNIST does.
 
