@@ -385,7 +385,7 @@ def study(root: Path) -> str:
         score = (
             spread_cell(trial["validation_accuracies"], 100, 2)
             if trial["state"] == "COMPLETE"
-            else f"{trial['state'].lower()}"
+            else trial["state"].lower()
         )
         lines.append(f"| {trial['number']} | " + " | ".join(shown) + f" | {score} |")
     beats = record["best_against_defaults"]
